@@ -1,0 +1,18 @@
+"""kserve-stack: KServe on any Kubernetes cluster, and a model published on it, in one `pulumi up`."""
+
+from pathlib import Path
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from kserve_stack import config
+from kserve_stack.stack import build
+
+raw = {
+    key.split(":", 1)[1]: value
+    for key, value in {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}.items()
+    if key.startswith(f"{config.PROJECT}:")
+}
+stack_config = config.parse(config.decode(raw), Path(__file__).parent)
+for name, value in build(stack_config).items():
+    pulumi.export(name, value)

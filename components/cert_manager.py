@@ -1,0 +1,67 @@
+"""cert-manager: webhook certificates for KServe and the gateway's TLS certificate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.charts import install_chart, namespace, registry_image
+from components.readiness import await_annotations
+from kserve_stack.versions import ChartSource
+
+NAMESPACE = "cert-manager"
+SELF_SIGNED_ISSUER = "kserve-stack-selfsigned"
+WEBHOOKS = ("cert-manager-webhook",)
+"""cainjector fills these CA bundles; until then every Issuer or Certificate is refused."""
+
+
+@dataclass(frozen=True)
+class CertManagerArgs:
+    version: str
+    source: ChartSource
+    waits: bool
+    image_registry: str | None = None
+
+
+def chart_values(args: CertManagerArgs) -> dict:
+    values: dict = {"crds": {"enabled": True, "keep": False}}
+    if args.image_registry:
+        for key, image in (
+            ("image", "quay.io/jetstack/cert-manager-controller"),
+            ("webhook", "quay.io/jetstack/cert-manager-webhook"),
+            ("cainjector", "quay.io/jetstack/cert-manager-cainjector"),
+            ("acmesolver", "quay.io/jetstack/cert-manager-acmesolver"),
+            ("startupapicheck", "quay.io/jetstack/cert-manager-startupapicheck"),
+        ):
+            repository = registry_image(args.image_registry, image)
+            values[key] = {"repository": repository} if key == "image" else {"image": {"repository": repository}}
+    return values
+
+
+class CertManager(pulumi.ComponentResource):
+    """The cert-manager chart, and a self-signed ClusterIssuer created only once the
+    webhook has its CA bundle (cert-manager#2908: issuers created earlier are refused)."""
+
+    namespace: k8s.core.v1.Namespace
+    chart: k8s.helm.v4.Chart
+    self_signed_issuer: k8s.apiextensions.CustomResource
+
+    def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kserve-stack:layers:CertManager", name, None, opts)
+        self.namespace = namespace(f"{name}-namespace", NAMESPACE, parent=self)
+        self.chart = install_chart(
+            f"{name}-chart", args.source, args.version, NAMESPACE, chart_values(args),
+            waits=args.waits, parent=self, depends_on=[self.namespace],
+            release_name="cert-manager", webhooks=WEBHOOKS,
+        )
+        self.self_signed_issuer = k8s.apiextensions.CustomResource(
+            f"{name}-selfsigned-issuer",
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata={"name": SELF_SIGNED_ISSUER, "annotations": await_annotations(args.waits, "condition=Ready")},
+            spec={"selfSigned": {}},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.chart]),
+        )
+        self.register_outputs({"namespace": NAMESPACE, "self_signed_issuer": SELF_SIGNED_ISSUER})

@@ -1,0 +1,50 @@
+"""Gateway API: the standard-channel CRDs and the `istio` GatewayClass (standard mode)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.readiness import annotate_object, await_annotations
+
+GATEWAY_CLASS = "istio"
+ISTIO_CONTROLLER = "istio.io/gateway-controller"
+
+
+@dataclass(frozen=True)
+class GatewayLayerArgs:
+    version: str
+    crds: Sequence[Mapping[str, Any]]
+    """The release's standard-install objects, already fetched and checksum-verified."""
+    waits: bool
+
+
+class GatewayLayer(pulumi.ComponentResource):
+    """Both istiod and the KServe controller look for these CRDs once, at start-up, so
+    they must be Established first. The GatewayClass is created before istiod too: istiod
+    makes a class named `istio` itself when none exists, and a later create of ours would
+    fail with AlreadyExists; created first, istiod only writes its status."""
+
+    crds: k8s.yaml.v2.ConfigGroup
+    gateway_class: k8s.apiextensions.CustomResource
+
+    def __init__(self, name: str, args: GatewayLayerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kserve-stack:layers:GatewayLayer", name, None, opts)
+        self.crds = k8s.yaml.v2.ConfigGroup(
+            f"{name}-crds",
+            objs=[annotate_object(obj, args.waits) for obj in args.crds],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.gateway_class = k8s.apiextensions.CustomResource(
+            f"{name}-class",
+            api_version="gateway.networking.k8s.io/v1",
+            kind="GatewayClass",
+            metadata={"name": GATEWAY_CLASS, "annotations": await_annotations(args.waits)},
+            spec={"controllerName": ISTIO_CONTROLLER},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crds]),
+        )
+        self.register_outputs({"version": args.version, "gateway_class": GATEWAY_CLASS})

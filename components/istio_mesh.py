@@ -1,0 +1,88 @@
+"""Istio: CRDs (base), the control plane (istiod) and, in serverless mode, the ingress gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.charts import install_chart, namespace
+from kserve_stack.config import ServiceType
+from kserve_stack.versions import ChartSource, Mode
+
+NAMESPACE = "istio-system"
+INGRESS_GATEWAY = "istio-ingressgateway"
+"""Knative's net-istio routes through the gateway with the label istio=ingressgateway."""
+
+
+@dataclass(frozen=True)
+class IstioMeshArgs:
+    mode: Mode
+    version: str
+    charts: Mapping[str, ChartSource]
+    waits: bool
+    service_type: ServiceType = "LoadBalancer"
+    image_registry: str | None = None
+    gateway_api: pulumi.Resource | None = None
+    """Standard mode: istiod watches Gateway API types only if their CRDs exist when it starts."""
+
+
+def istiod_values(args: IstioMeshArgs) -> dict:
+    return {"global": {"hub": f"{args.image_registry}/istio"}} if args.image_registry else {}
+
+
+def gateway_values(args: IstioMeshArgs) -> dict:
+    return {
+        "name": INGRESS_GATEWAY,
+        "labels": {"app": INGRESS_GATEWAY, "istio": "ingressgateway"},
+        "service": {"type": args.service_type},
+    }
+
+
+class IstioMesh(pulumi.ComponentResource):
+    """Istio's base chart waits for nothing; istiod waits for base (its CRDs) and, in
+    standard mode, for the Gateway API layer. In serverless mode the `gateway` chart adds
+    `istio-system/istio-ingressgateway`, which Knative routes through. In standard mode
+    istiod deploys the gateway itself for the KServe Gateway object."""
+
+    namespace: k8s.core.v1.Namespace
+    base: k8s.helm.v4.Chart
+    istiod: k8s.helm.v4.Chart
+    ingress_gateway: k8s.helm.v4.Chart | None
+    ingress_class: k8s.networking.v1.IngressClass | None
+
+    def __init__(self, name: str, args: IstioMeshArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kserve-stack:layers:IstioMesh", name, None, opts)
+        self.namespace = namespace(f"{name}-namespace", NAMESPACE, parent=self)
+        self.base = install_chart(
+            f"{name}-base", args.charts["istioBase"], args.version, NAMESPACE,
+            {"defaultRevision": "default"}, waits=args.waits, parent=self,
+            depends_on=[self.namespace], release_name="istio-base",
+        )
+        self.istiod = install_chart(
+            f"{name}-istiod", args.charts["istiod"], args.version, NAMESPACE, istiod_values(args),
+            waits=args.waits, parent=self, release_name="istiod",
+            depends_on=[self.base, *([args.gateway_api] if args.gateway_api else [])],
+        )
+        self.ingress_gateway = None
+        self.ingress_class = None
+        if args.mode == "serverless":
+            self.ingress_gateway = install_chart(
+                f"{name}-ingressgateway", args.charts["istioGateway"], args.version, NAMESPACE,
+                gateway_values(args), waits=args.waits, parent=self,
+                depends_on=[self.istiod], release_name=INGRESS_GATEWAY,
+            )
+            self.ingress_class = k8s.networking.v1.IngressClass(
+                f"{name}-ingress-class",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="istio"),
+                spec=k8s.networking.v1.IngressClassSpecArgs(controller="istio.io/ingress-controller"),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.istiod]),
+            )
+        self.register_outputs({"namespace": NAMESPACE, "mode": args.mode})
+
+    @property
+    def ready(self) -> list[pulumi.Resource]:
+        """What a dependent layer waits for: the control plane and, when present, the ingress."""
+        return [r for r in (self.istiod, self.ingress_gateway, self.ingress_class) if r is not None]

@@ -1,0 +1,202 @@
+"""KServe: CRDs, the controller with its webhooks, the serving runtimes and, in standard
+mode, the ingress Gateway its HTTPRoutes attach to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.charts import install_chart, namespace, registry_image
+from components.readiness import await_annotations
+from kserve_stack.config import ServiceType, TlsIssuer
+from kserve_stack.versions import RUNTIMES, ChartSource, Mode
+from kserve_stack.versions import KServeRelease as Release
+
+NAMESPACE = "kserve"
+GATEWAY = "kserve-ingress-gateway"
+GATEWAY_TLS_SECRET = "kserve-ingress-gateway-certs"
+GATEWAY_SERVICE = f"{GATEWAY}-istio"
+"""istiod names the Deployment and Service it makes for a Gateway `<gateway>-istio`."""
+WEBHOOKS = (
+    "inferenceservice.serving.kserve.io",
+    "trainedmodel.serving.kserve.io",
+    "inferencegraph.serving.kserve.io",
+    "clusterservingruntime.serving.kserve.io",
+    "servingruntime.serving.kserve.io",
+)
+"""cert-manager injects these CA bundles; KServe objects created before that are refused
+(kserve#5037, #4182)."""
+
+
+@dataclass(frozen=True)
+class KServeReleaseArgs:
+    mode: Mode
+    release: Release
+    charts: Mapping[str, ChartSource]
+    domain: str
+    waits: bool
+    tls_issuer: TlsIssuer
+    service_type: ServiceType = "LoadBalancer"
+    image_registry: str | None = None
+    cert_manager: Sequence[pulumi.Resource] = ()
+    ingress_api: Sequence[pulumi.Resource] = ()
+    """Gateway API CRDs (standard) or Knative Serving (serverless): the controller probes
+    for them once, when it starts."""
+    istio: Sequence[pulumi.Resource] = ()
+    """Standard mode: istiod must be up before the Gateway it programs."""
+
+
+def controller_values(args: KServeReleaseArgs) -> dict:
+    standard = args.mode == "standard"
+    ingress: dict = {"enableGatewayApi": standard}
+    if standard:
+        ingress |= {"kserveGateway": f"{NAMESPACE}/{GATEWAY}", "createGateway": False, "className": "istio"}
+    kserve: dict = {
+        "controller": {
+            "deploymentMode": args.release.deployment_mode(args.mode),
+            "gateway": {"domain": args.domain, "ingressGateway": ingress},
+        },
+    }
+    if args.image_registry:
+        kserve["controller"]["image"] = registry_image(args.image_registry, "kserve/kserve-controller")
+        for key, image in (("storage", "storage-initializer"), ("agent", "agent"), ("router", "router")):
+            kserve[key] = {"image": registry_image(args.image_registry, f"kserve/{image}")}
+    if args.release.runtimes_chart is None:
+        # One chart holds the runtimes and the webhook that validates them, so they would
+        # race it; the stack creates the sklearn runtime itself once the webhook serves.
+        kserve["servingruntime"] = {name: {"disabled": True} for name in RUNTIMES}
+    return {"kserve": kserve}
+
+
+def runtime_values(args: KServeReleaseArgs) -> dict:
+    values: dict = {"enabled": True}
+    if args.image_registry:
+        values["sklearnserver"] = {"image": registry_image(args.image_registry, "kserve/sklearnserver")}
+    return {"kserve": {"servingruntime": values}}
+
+
+def sklearn_runtime(args: KServeReleaseArgs) -> dict:
+    """The `kserve-sklearnserver` ClusterServingRuntime, for releases whose chart bundles it."""
+    image = registry_image(args.image_registry, f"kserve/sklearnserver:{args.release.version}")
+    return {
+        "annotations": {"prometheus.kserve.io/port": "8080", "prometheus.kserve.io/path": "/metrics"},
+        "supportedModelFormats": [{"name": "sklearn", "version": "1", "autoSelect": True, "priority": 1}],
+        "protocolVersions": ["v1", "v2"],
+        "containers": [{
+            "name": "kserve-container",
+            "image": image,
+            "args": ["--model_name={{.Name}}", "--model_dir=/mnt/models", "--http_port=8080"],
+            "securityContext": {
+                "allowPrivilegeEscalation": False, "privileged": False, "runAsNonRoot": True,
+                "capabilities": {"drop": ["ALL"]},
+            },
+            "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
+        }],
+    }
+
+
+class KServeRelease(pulumi.ComponentResource):
+    """The CRD chart waits for nothing. The controller waits for cert-manager (its webhook
+    certificate) and the ingress API; the runtimes wait for the controller's webhooks,
+    which validate ClusterServingRuntimes."""
+
+    namespace: k8s.core.v1.Namespace
+    crds: k8s.helm.v4.Chart
+    controller: k8s.helm.v4.Chart
+    runtimes: k8s.helm.v4.Chart | k8s.apiextensions.CustomResource
+    certificate: k8s.apiextensions.CustomResource | None
+    gateway: k8s.apiextensions.CustomResource | None
+
+    def __init__(self, name: str, args: KServeReleaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kserve-stack:layers:KServeRelease", name, None, opts)
+        version = args.release.version
+        self.namespace = namespace(f"{name}-namespace", NAMESPACE, parent=self)
+        self.crds = install_chart(
+            f"{name}-crds", args.charts["kserveCrd"], version, NAMESPACE, {},
+            waits=args.waits, parent=self, depends_on=[self.namespace], release_name="kserve-crd",
+        )
+        self.controller = install_chart(
+            f"{name}-controller", args.charts["kserve"], version, NAMESPACE, controller_values(args),
+            waits=args.waits, parent=self, release_name="kserve", webhooks=WEBHOOKS,
+            depends_on=[self.crds, *args.cert_manager, *args.ingress_api],
+        )
+        if args.release.runtimes_chart:
+            self.runtimes = install_chart(
+                f"{name}-runtimes", args.charts["kserveRuntimes"], version, NAMESPACE, runtime_values(args),
+                waits=args.waits, parent=self, depends_on=[self.controller], release_name="kserve-runtime-configs",
+            )
+        else:
+            self.runtimes = k8s.apiextensions.CustomResource(
+                f"{name}-runtimes",
+                api_version="serving.kserve.io/v1alpha1",
+                kind="ClusterServingRuntime",
+                metadata={"name": "kserve-sklearnserver", "annotations": await_annotations(args.waits)},
+                spec=sklearn_runtime(args),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.controller]),
+            )
+        self.certificate = None
+        self.gateway = None
+        if args.mode == "standard":
+            self.certificate = k8s.apiextensions.CustomResource(
+                f"{name}-gateway-certificate",
+                api_version="cert-manager.io/v1",
+                kind="Certificate",
+                metadata={
+                    "name": GATEWAY_TLS_SECRET,
+                    "namespace": NAMESPACE,
+                    "annotations": await_annotations(args.waits, "condition=Ready"),
+                },
+                spec={
+                    "secretName": GATEWAY_TLS_SECRET,
+                    "commonName": f"*.{args.domain}",
+                    "dnsNames": [args.domain, f"*.{args.domain}"],
+                    "issuerRef": {
+                        "group": "cert-manager.io", "kind": args.tls_issuer.kind, "name": args.tls_issuer.name,
+                    },
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *args.cert_manager]),
+            )
+            self.gateway = k8s.apiextensions.CustomResource(
+                f"{name}-gateway",
+                api_version="gateway.networking.k8s.io/v1",
+                kind="Gateway",
+                metadata={
+                    "name": GATEWAY,
+                    "namespace": NAMESPACE,
+                    "annotations": {
+                        **await_annotations(args.waits, "condition=Programmed"),
+                        "networking.istio.io/service-type": args.service_type,
+                    },
+                },
+                spec=gateway_spec(),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[self.namespace, self.certificate, *args.ingress_api, *args.istio],
+                ),
+            )
+        self.register_outputs({"namespace": NAMESPACE, "version": version, "mode": args.mode})
+
+    @property
+    def ready(self) -> list[pulumi.Resource]:
+        """What an InferenceService waits for: the controller, its runtimes and the ingress."""
+        return [r for r in (self.controller, self.runtimes, self.gateway) if r is not None]
+
+
+def gateway_spec() -> dict:
+    routes = {"namespaces": {"from": "All"}}
+    return {
+        "gatewayClassName": "istio",
+        "infrastructure": {"labels": {"serving.kserve.io/gateway": GATEWAY}},
+        "listeners": [
+            {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": routes},
+            {
+                "name": "https",
+                "protocol": "HTTPS",
+                "port": 443,
+                "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": GATEWAY_TLS_SECRET}]},
+                "allowedRoutes": routes,
+            },
+        ],
+    }

@@ -1,0 +1,304 @@
+"""The model: its files on a PVC (or a storage URI), an InferenceService, and the URLs to call it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_command as command
+import pulumi_kubernetes as k8s
+
+from components.charts import registry_image
+from components.readiness import SKIP_AWAIT, await_annotations
+from kserve_stack.config import ImageSource, ModelConfig, PathSource, UriSource
+from kserve_stack.versions import IMAGES, Mode
+
+MOUNT = "/mnt/models"
+HOST_PATH_ANNOTATION = "kserve-stack/host-path"
+DIGEST_ANNOTATION = "kserve-stack/model-digest"
+MANUAL_STORAGE_CLASS = "kserve-stack-manual"
+SAMPLE = ["sparrow", "elephant", "sunflower"]
+COPY_RESOURCES = {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}}
+
+
+@dataclass(frozen=True)
+class ModelServiceArgs:
+    model: ModelConfig
+    mode: Mode
+    deployment_mode: str
+    """The KServe version's own string for the mode (Standard/Knative or RawDeployment/Serverless)."""
+    domain: str
+    waits: bool
+    gateway_service: tuple[str, str]
+    """(namespace, name) of the ingress gateway's Service, for its load-balancer address."""
+    smoke_test: str = "auto"
+    image_registry: str | None = None
+    kserve: Sequence[pulumi.Resource] = ()
+    """The controller, runtimes and ingress must serve before the InferenceService."""
+
+
+def model_digest(model: ModelConfig) -> str:
+    """Changes whenever the served bytes may change, so the copy Job and the predictor roll."""
+    h = hashlib.sha256()
+    source = model.source
+    if isinstance(source, PathSource):
+        for f in source.files:
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    elif isinstance(source, ImageSource):
+        h.update(f"{source.image}\0{source.path}".encode())
+    else:
+        h.update(source.uri.encode())
+    return h.hexdigest()
+
+
+def host(model: ModelConfig, mode: Mode, domain: str) -> str:
+    """KServe's default domain templates: Gateway API `<name>-<ns>.<domain>`, Knative `<name>.<ns>.<domain>`."""
+    sep = "-" if mode == "standard" else "."
+    return f"{model.name}{sep}{model.namespace}.{domain}"
+
+
+def predict_path(model: ModelConfig) -> str:
+    if model.protocol == "v2":
+        return f"/v2/models/{model.name}/infer"
+    return f"/v1/models/{model.name}:predict"
+
+
+def sample(model: ModelConfig) -> tuple[list[str], list[int] | None]:
+    """The words to send and the answer to expect, from the model's metadata when it has one."""
+    if isinstance(model.source, PathSource):
+        meta = next((f for f in model.source.files if f.name == "metadata.json"), None)
+        if meta is not None:
+            data = json.loads(meta.read_text())
+            smoke = data.get("sample") or {}
+            if smoke.get("instances"):
+                return list(smoke["instances"]), smoke.get("predictions")
+    return SAMPLE, None
+
+
+def inference_service_spec(model: ModelConfig, storage_uri: str) -> dict:
+    return {
+        "predictor": {
+            "minReplicas": model.min_replicas,
+            "maxReplicas": model.max_replicas,
+            "model": {
+                "modelFormat": {"name": model.format},
+                "protocolVersion": model.protocol,
+                "runtime": model.runtime,
+                "storageUri": storage_uri,
+                "resources": model.resources,
+            },
+        },
+    }
+
+
+def copy_script(target: str, source_dir: str) -> str:
+    """Replace the model directory whole: a stale second model file would make the runtime refuse it."""
+    t, s = shlex.quote(target), shlex.quote(source_dir.rstrip("/") + "/.")
+    return f"set -eu; rm -rf {t}; mkdir -p {t}; cp -rL {s} {t}/; ls -l {t}"
+
+
+class ModelService(pulumi.ComponentResource):
+    """An sklearn InferenceService, fed from a PVC filled by a copy Job, or from a storage URI."""
+
+    namespace: k8s.core.v1.Namespace | None
+    volume: k8s.core.v1.PersistentVolume | None
+    claim: k8s.core.v1.PersistentVolumeClaim | None
+    files: k8s.core.v1.ConfigMap | None
+    copy_job: k8s.batch.v1.Job | None
+    inference_service: k8s.apiextensions.CustomResource
+    smoke_test: command.local.Command | None
+    storage_uri: str
+    host: str
+    predict_url: str
+    internal_predict_url: str
+    gateway_address: pulumi.Output[str | None]
+
+    def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kserve-stack:layers:ModelService", name, None, opts)
+        model = args.model
+        ns = model.namespace
+        digest = model_digest(model)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.namespace = None
+        if ns != "default":
+            self.namespace = k8s.core.v1.Namespace(
+                f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=ns), opts=child,
+            )
+        in_ns = [self.namespace] if self.namespace else []
+
+        self.volume = self.claim = self.files = self.copy_job = None
+        if isinstance(model.source, UriSource):
+            self.storage_uri = model.source.uri
+            ready_inputs: list[pulumi.Resource] = in_ns
+        else:
+            claim_name = f"{model.name}-model-store"
+            self.storage_uri = f"pvc://{claim_name}/{model.name}"
+            self._storage(name, args, claim_name, in_ns)
+            self.copy_job = self._copy_job(name, args, claim_name, digest)
+            ready_inputs = [self.copy_job]
+
+        self.inference_service = k8s.apiextensions.CustomResource(
+            f"{name}-isvc",
+            api_version="serving.kserve.io/v1beta1",
+            kind="InferenceService",
+            metadata={
+                "name": model.name,
+                "namespace": ns,
+                "annotations": {
+                    "serving.kserve.io/deploymentMode": args.deployment_mode,
+                    DIGEST_ANNOTATION: digest[:16],
+                    **await_annotations(args.waits, "condition=Ready", model.ready_timeout),
+                },
+            },
+            spec=inference_service_spec(model, self.storage_uri),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*ready_inputs, *args.kserve]),
+        )
+
+        self.host = host(model, args.mode, args.domain)
+        path = predict_path(model)
+        self.predict_url = f"http://{self.host}{path}"
+        self.internal_predict_url = f"http://{model.name}-predictor.{ns}.svc.cluster.local{path}"
+        self.gateway_address = self._gateway_address(name, args)
+        self.smoke_test = self._smoke_test(name, args, digest)
+        self.register_outputs({
+            "predict_url": self.predict_url,
+            "internal_predict_url": self.internal_predict_url,
+            "gateway_address": self.gateway_address,
+        })
+
+    def _storage(self, name: str, args: ModelServiceArgs, claim_name: str, in_ns: list[pulumi.Resource]) -> None:
+        model, storage = args.model, args.model.storage
+        storage_class = storage.storage_class
+        volume_name = None
+        if storage.host_path:
+            storage_class = MANUAL_STORAGE_CLASS
+            volume_name = f"{model.namespace}-{model.name}-model-store"
+            self.volume = k8s.core.v1.PersistentVolume(
+                f"{name}-volume",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=volume_name, annotations={HOST_PATH_ANNOTATION: "enabled"}),
+                spec=k8s.core.v1.PersistentVolumeSpecArgs(
+                    storage_class_name=storage_class,
+                    capacity={"storage": storage.size},
+                    access_modes=[storage.access_mode],
+                    persistent_volume_reclaim_policy="Retain",
+                    host_path=k8s.core.v1.HostPathVolumeSourceArgs(path=storage.host_path, type="DirectoryOrCreate"),
+                    claim_ref=k8s.core.v1.ObjectReferenceArgs(namespace=model.namespace, name=claim_name),
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.claim = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-claim",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=claim_name, namespace=model.namespace,
+                # Binding may wait for the first consumer: the copy Job completing is the gate.
+                annotations={SKIP_AWAIT: "true"},
+            ),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=[storage.access_mode],
+                storage_class_name=storage_class,
+                volume_name=volume_name,
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": storage.size}),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*in_ns, *([self.volume] if self.volume else [])]),
+        )
+        if isinstance(model.source, PathSource):
+            self.files = k8s.core.v1.ConfigMap(
+                f"{name}-files",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{model.name}-model-files", namespace=model.namespace),
+                binary_data={f.name: base64.b64encode(f.read_bytes()).decode() for f in model.source.files},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=in_ns),
+            )
+
+    def _copy_job(self, name: str, args: ModelServiceArgs, claim_name: str, digest: str) -> k8s.batch.v1.Job:
+        model = args.model
+        target = f"{MOUNT}/{model.name}"
+        volumes = [k8s.core.v1.VolumeArgs(
+            name="model-store",
+            persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=claim_name),
+        )]
+        mounts = [k8s.core.v1.VolumeMountArgs(name="model-store", mount_path=MOUNT)]
+        if isinstance(model.source, ImageSource):
+            image, source_dir = model.source.image, model.source.path
+        else:
+            image, source_dir = registry_image(args.image_registry, IMAGES["copy"]), "/src"
+            volumes.append(k8s.core.v1.VolumeArgs(
+                name="model-files", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=f"{model.name}-model-files"),
+            ))
+            mounts.append(k8s.core.v1.VolumeMountArgs(name="model-files", mount_path="/src", read_only=True))
+        depends = [r for r in (self.claim, self.files) if r is not None]
+        return k8s.batch.v1.Job(
+            f"{name}-copy",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{model.name}-model-copy-{digest[:8]}", namespace=model.namespace,
+                annotations=await_annotations(args.waits, timeout=600) or None,
+            ),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=2,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    spec=k8s.core.v1.PodSpecArgs(
+                        restart_policy="Never",
+                        containers=[k8s.core.v1.ContainerArgs(
+                            name="copy",
+                            image=image,
+                            command=["/bin/sh", "-c", copy_script(target, source_dir)],
+                            volume_mounts=mounts,
+                            resources=k8s.core.v1.ResourceRequirementsArgs(**COPY_RESOURCES),
+                        )],
+                        volumes=volumes,
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+        )
+
+    def _gateway_address(self, name: str, args: ModelServiceArgs) -> pulumi.Output[str | None]:
+        """The gateway Service's load-balancer address, read once the model is Ready (the
+        id stays unknown until then, so a first preview does not read a Service that is
+        not there yet)."""
+        if not args.waits:
+            return pulumi.Output.from_input(None)
+        ns, svc = args.gateway_service
+        service = k8s.core.v1.Service.get(
+            f"{name}-gateway-service",
+            self.inference_service.id.apply(lambda _: f"{ns}/{svc}"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        def address(status) -> str | None:
+            ingress = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+            return next((i.ip or i.hostname for i in ingress if i.ip or i.hostname), None)
+
+        return service.status.apply(address)
+
+    def _smoke_test(self, name: str, args: ModelServiceArgs, digest: str) -> command.local.Command | None:
+        """Calls the served model through the gateway after every change, so `pulumi up`
+        fails when the model does not answer as its metadata says it should."""
+        if args.smoke_test == "off" or not args.waits:
+            return None
+        words, expected = sample(args.model)
+        required = args.smoke_test == "on"
+
+        def script(address: str | None) -> str:
+            if not address:
+                if required:
+                    return "echo 'smokeTest on: the gateway has no load-balancer address' >&2; exit 1"
+                return "echo 'smoke test skipped: the gateway has no load-balancer address'"
+            url = f"http://{address}{predict_path(args.model)}"
+            cmd = ["python3", "-m", "kserve_stack.predict", "--url", url, "--host", self.host,
+                   "--protocol", args.model.protocol, *words]
+            if expected is not None:
+                cmd += ["--expect", ",".join(str(p) for p in expected)]
+            return shlex.join(cmd)
+
+        return command.local.Command(
+            f"{name}-smoke-test",
+            create=self.gateway_address.apply(script),
+            triggers=[digest, self.inference_service.id],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.inference_service]),
+        )

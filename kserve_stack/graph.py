@@ -1,0 +1,193 @@
+"""The stack's resource graph, captured by running the program against a recording mock
+monitor: what is registered, under which layer, and which resources each one waits for.
+
+`python -m kserve_stack.graph standard` prints the layer graph and its longest chain of
+readiness gates, the deploy's critical path. The tests use the same capture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.sync_await import _sync_await
+
+LAYER_PREFIX = "kserve-stack:layers:"
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    inputs: dict[str, Any]
+    dependencies: set[str] = field(default_factory=set)
+    parent: str = ""
+
+    @property
+    def layer(self) -> str | None:
+        """The name of the layer component this resource belongs to (itself, if a layer)."""
+        chain = self.urn.split("::")[2].split("$")
+        for typ in chain:
+            if typ.startswith(LAYER_PREFIX):
+                return typ.removeprefix(LAYER_PREFIX)
+        return None
+
+
+class _Mocks(pulumi_mocks.Mocks):
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        state = dict(args.inputs)
+        if args.typ == "kubernetes:core/v1:Service":
+            state.setdefault("status", {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}})
+        return (args.resource_id or f"{args.name}-id", state)
+
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        return {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that keeps each registration's inputs and dependency URNs."""
+
+    def __init__(self) -> None:
+        super().__init__(_Mocks())
+        self.registrations: dict[str, Registration] = {}
+
+    def _record(self, request, urn: str, custom: bool) -> None:
+        props = request.object if hasattr(request, "object") else request.properties
+        inputs = pulumi.runtime.rpc.deserialize_properties(props)
+        deps = set(getattr(request, "dependencies", []))
+        for prop in getattr(request, "propertyDependencies", {}).values():
+            deps |= set(prop.urns)
+        self.registrations[urn] = Registration(
+            urn=urn, type=request.type, name=request.name, custom=custom,
+            inputs=inputs, dependencies=deps, parent=request.parent,
+        )
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self._record(request, response.urn, bool(request.custom))
+        return response
+
+    def ReadResource(self, request):
+        response = super().ReadResource(request)
+        self._record(request, response.urn, True)
+        return response
+
+
+def capture(program: Callable[[], Any], stack: str = "test", preview: bool = True) -> RecordingMonitor:
+    """Runs `program` under mocks and returns the monitor holding every registration."""
+    monitor = RecordingMonitor()
+    pulumi.runtime.set_mocks(monitor.mocks, project="kserve-stack", stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.settings.SETTINGS.rpc_manager.clear()
+    outputs: dict[str, Any] = {}
+
+    def run():
+        result = program()
+        if isinstance(result, dict):
+            outputs.update(result)
+
+    _sync_await(pulumi.runtime.stack.run_pulumi_func(run))
+    monitor.outputs = {k: _resolve(v) for k, v in outputs.items()}
+    return monitor
+
+
+def _resolve(value: Any) -> Any:
+    if isinstance(value, pulumi.Output):
+        return _sync_await(value.future())
+    return value
+
+
+def layer_edges(regs: dict[str, Registration]) -> set[tuple[str, str]]:
+    """(dependent layer, layer it waits for), from resource-level dependencies."""
+    edges = set()
+    for reg in regs.values():
+        for dep in reg.dependencies:
+            target = regs.get(dep)
+            if reg.layer and target and target.layer and target.layer != reg.layer:
+                edges.add((reg.layer, target.layer))
+    return edges
+
+
+def critical_path(regs: dict[str, Registration]) -> list[str]:
+    """The longest chain of custom resources, each waiting for the one before it."""
+    remote = ("kubernetes:helm.sh", "kubernetes:yaml")
+    customs = {urn: r for urn, r in regs.items() if r.custom or r.type.startswith(remote)}
+    children: dict[str, set[str]] = {}
+    for urn, reg in regs.items():
+        if reg.parent:
+            children.setdefault(reg.parent, set()).add(urn)
+
+    def leaves(urn: str) -> set[str]:
+        if urn in customs:
+            return {urn}
+        out: set[str] = set()
+        for child in children.get(urn, ()):
+            out |= leaves(child)
+        return out
+
+    memo: dict[str, list[str]] = {}
+
+    def longest(urn: str) -> list[str]:
+        if urn not in memo:
+            memo[urn] = []
+            best: list[str] = []
+            for dep in regs[urn].dependencies:
+                for leaf in leaves(dep) if dep in regs else ():
+                    chain = longest(leaf)
+                    if len(chain) > len(best):
+                        best = chain
+            memo[urn] = [*best, urn]
+        return memo[urn]
+
+    return max((longest(urn) for urn in customs), key=len, default=[])
+
+
+def describe(urn: str, regs: dict[str, Registration]) -> str:
+    reg = regs[urn]
+    return f"{reg.layer or '-'}: {reg.type.split(':')[-1]} {reg.name}"
+
+
+def program_for(stack_file: Path) -> Callable[[], dict[str, Any]]:
+    """The real program for a stack file, with the Gateway API CRDs read from a local manifest
+    when the stack names one, or else replaced by an empty list (the graph does not need them)."""
+    from kserve_stack import config, manifests
+    from kserve_stack.stack import build
+
+    cfg = config.from_stack_file(stack_file)
+
+    def load(source):
+        return manifests.load(source) if source.path else []
+
+    return lambda: build(cfg, load_manifest=load)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stack", help="stack name (reads Pulumi.<stack>.yaml)")
+    parser.add_argument("--project-dir", type=Path, default=Path(__file__).resolve().parent.parent)
+    args = parser.parse_args(argv)
+    monitor = capture(program_for(args.project_dir / f"Pulumi.{args.stack}.yaml"), stack=args.stack)
+    regs = monitor.registrations
+    layers = sorted({r.layer for r in regs.values() if r.layer})
+    edges = layer_edges(regs)
+    print(f"layers ({args.stack}):")
+    for layer in layers:
+        waits_for = sorted(t for s, t in edges if s == layer)
+        print(f"  {layer:<14} waits for: {', '.join(waits_for) or '(nothing)'}")
+    path = critical_path(regs)
+    print(f"critical path ({len(path)} gates):")
+    for i, urn in enumerate(path, 1):
+        print(f"  {i:>2}. {describe(urn, regs)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

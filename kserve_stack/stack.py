@@ -1,0 +1,87 @@
+"""Composes the layers for a stack. Each edge here is a real readiness constraint; layers
+without one (cert-manager, Gateway API CRDs, Istio base) install in parallel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from components.cert_manager import SELF_SIGNED_ISSUER, CertManager, CertManagerArgs
+from components.gateway_layer import GatewayLayer, GatewayLayerArgs
+from components.istio_mesh import INGRESS_GATEWAY, IstioMesh, IstioMeshArgs
+from components.istio_mesh import NAMESPACE as ISTIO_NAMESPACE
+from components.knative_layer import KnativeLayer, KnativeLayerArgs
+from components.kserve_release import (
+    GATEWAY_SERVICE,
+    KServeRelease,
+    KServeReleaseArgs,
+)
+from components.kserve_release import (
+    NAMESPACE as KSERVE_NAMESPACE,
+)
+from components.model_service import ModelService, ModelServiceArgs
+from kserve_stack import manifests
+from kserve_stack.config import StackConfig, TlsIssuer
+from kserve_stack.versions import ManifestSource
+
+Loader = Callable[[ManifestSource], list[dict[str, Any]]]
+
+
+def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str, Any]:
+    """Registers every layer and returns the stack outputs."""
+    waits = cfg.waits
+    cert_manager = CertManager("cert-manager", CertManagerArgs(
+        version=cfg.versions.cert_manager, source=cfg.charts["certManager"], waits=waits,
+        image_registry=cfg.image_registry,
+    ))
+    gateway_api = None
+    if cfg.mode == "standard":
+        gateway_api = GatewayLayer("gateway-api", GatewayLayerArgs(
+            version=cfg.versions.gateway_api, crds=load_manifest(cfg.gateway_api_crds), waits=waits,
+        ))
+    istio = IstioMesh("istio", IstioMeshArgs(
+        mode=cfg.mode, version=cfg.versions.istio, charts=cfg.charts, waits=waits,
+        service_type=cfg.gateway.service_type, image_registry=cfg.image_registry, gateway_api=gateway_api,
+    ))
+    if gateway_api is not None:
+        ingress_api = [gateway_api]
+        gateway_service = (KSERVE_NAMESPACE, GATEWAY_SERVICE)
+    else:
+        knative = KnativeLayer("knative", KnativeLayerArgs(
+            version=cfg.versions.knative, chart=cfg.charts["knativeOperator"], domain=cfg.domain,
+            waits=waits, istio=istio.ready,
+        ))
+        ingress_api = [knative]
+        gateway_service = (ISTIO_NAMESPACE, INGRESS_GATEWAY)
+    release = cfg.kserve
+    kserve = KServeRelease("kserve", KServeReleaseArgs(
+        mode=cfg.mode, release=release, charts=cfg.charts, domain=cfg.domain, waits=waits,
+        tls_issuer=cfg.gateway.tls_issuer or TlsIssuer(kind="ClusterIssuer", name=SELF_SIGNED_ISSUER),
+        service_type=cfg.gateway.service_type, image_registry=cfg.image_registry,
+        cert_manager=[cert_manager], ingress_api=ingress_api, istio=istio.ready,
+    ))
+    model = ModelService(cfg.model.name, ModelServiceArgs(
+        model=cfg.model, mode=cfg.mode, deployment_mode=release.deployment_mode(cfg.mode), domain=cfg.domain,
+        waits=waits, gateway_service=gateway_service, smoke_test=cfg.smoke_test,
+        image_registry=cfg.image_registry, kserve=[*kserve.ready, *istio.ready],
+    ))
+    outputs: dict[str, Any] = {
+        "mode": cfg.mode,
+        "kserve_version": release.version,
+        "predict_url": model.predict_url,
+        "internal_predict_url": model.internal_predict_url,
+        "gateway_address": model.gateway_address,
+        "curl": model.gateway_address.apply(lambda address: curl_command(model, address)),
+    }
+    if model.smoke_test is not None:
+        outputs["smoke_test"] = model.smoke_test.stdout
+    return outputs
+
+
+def curl_command(model: ModelService, address: str | None) -> str:
+    from components.model_service import SAMPLE
+
+    target = address or "<gateway-address>"
+    url = model.predict_url.replace(model.host, target, 1)
+    body = '{"instances": ' + str(SAMPLE).replace("'", '"') + "}"
+    return f"curl -sS -H 'Host: {model.host}' -H 'Content-Type: application/json' -d '{body}' {url}"

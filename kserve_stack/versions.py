@@ -1,0 +1,261 @@
+"""Pinned versions, upstream sources and per-release facts: the one place they live.
+
+Every chart, manifest and version the stack installs is named here. Stacks override
+versions with `kserve-stack:versions` and sources with `kserve-stack:sources`; the
+config module checks those overrides against the tables below.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Mode = Literal["standard", "serverless"]
+
+DEFAULT_KSERVE = "v0.20.0"
+VERSION_KEYS = ("kserve", "certManager", "istio", "gatewayApi", "knative")
+
+MIN_KUBERNETES = "1.32"
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    """Where a Helm chart comes from: a classic repository, an OCI registry, or a local path."""
+
+    chart: str
+    repo: str | None = None
+    oci: str | None = None
+    path: str | None = None
+
+    def reference(self) -> str:
+        """The `chart` argument for helm.v4.Chart (the repo goes in repository_opts)."""
+        if self.path:
+            return self.path
+        if self.oci:
+            return f"{self.oci.rstrip('/')}/{self.chart}"
+        return self.chart
+
+
+@dataclass(frozen=True)
+class ManifestSource:
+    """YAML manifests: pinned URLs, each with its sha256, or a local file or directory."""
+
+    files: tuple[tuple[str, str], ...] = ()
+    """(url, sha256) pairs."""
+    path: str | None = None
+
+
+DEFAULT_CHARTS: dict[str, ChartSource] = {
+    "certManager": ChartSource(chart="cert-manager", repo="https://charts.jetstack.io"),
+    "istioBase": ChartSource(chart="base", repo="https://istio-release.storage.googleapis.com/charts"),
+    "istiod": ChartSource(chart="istiod", repo="https://istio-release.storage.googleapis.com/charts"),
+    "istioGateway": ChartSource(chart="gateway", repo="https://istio-release.storage.googleapis.com/charts"),
+    "knativeOperator": ChartSource(chart="knative-operator", repo="https://knative.github.io/operator"),
+    "kserveCrd": ChartSource(chart="kserve-crd", oci="oci://ghcr.io/kserve/charts"),
+    "kserve": ChartSource(chart="kserve-resources", oci="oci://ghcr.io/kserve/charts"),
+    "kserveRuntimes": ChartSource(chart="kserve-runtime-configs", oci="oci://ghcr.io/kserve/charts"),
+}
+"""Chart sources keyed by the name used in `kserve-stack:sources`. The KServe chart names
+follow the KServe version (see `kserve_release`); an override keeps the name it gives."""
+
+GATEWAY_API_URL = "https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/{version}/config/crd/standard/{file}"
+GATEWAY_API_FILES: dict[str, dict[str, str]] = {
+    "v1.5.1": {
+        "gateway.networking.k8s.io_backendtlspolicies.yaml":
+            "9b8818172153d72f9c84032db0be0a4a657277d13f5bbc22226ad9481ff57971",
+        "gateway.networking.k8s.io_gatewayclasses.yaml":
+            "234ad4b2757ee1b3596a4187bb98df071c5bbdd9e1806f692f2dbf8387e6bef4",
+        "gateway.networking.k8s.io_gateways.yaml":
+            "7416e8300eb4d8c0a71a23445609075bbacbe8bc80104584b019cfe1ebe77c31",
+        "gateway.networking.k8s.io_grpcroutes.yaml":
+            "979f4125d44d3df24659ba00d1d04ff8e76c45423193e8aae82dd5810d7827df",
+        "gateway.networking.k8s.io_httproutes.yaml":
+            "682203b109baecb18d38073a578f7bc2c17d22fe9b0c27bf030850abe014c370",
+        "gateway.networking.k8s.io_listenersets.yaml":
+            "9221468d19fdfbb0026113b1ef64abac64f27607975aff2410361b8b38f0e0bb",
+        "gateway.networking.k8s.io_referencegrants.yaml":
+            "a8902c486eed0b7339f5bb8a476ccaba0918eb038048402bdc01cbb69b0fbb51",
+        "gateway.networking.k8s.io_tlsroutes.yaml":
+            "818e4827c469a40e2527a2851591e656782c50fea8dd44812c900d219da09345",
+        "gateway.networking.k8s.io_vap_safeupgrades.yaml":
+            "981a4da92706cb567c051e006ff229429947f054b90cd0719c297abe14f958a1",
+    },
+}
+"""The standard channel, file by file from the release tag (config/crd/standard, the files
+its kustomization installs), each with its sha256. Another release needs
+`sources.gatewayApiCrds`."""
+
+
+def gateway_api_manifest(version: str) -> ManifestSource | None:
+    tag = version if version.startswith("v") else f"v{version}"
+    files = GATEWAY_API_FILES.get(tag)
+    if files is None:
+        return None
+    return ManifestSource(files=tuple((GATEWAY_API_URL.format(version=tag, file=f), h) for f, h in files.items()))
+
+
+SourceKey = str
+SOURCE_KEYS: tuple[SourceKey, ...] = (*DEFAULT_CHARTS, "gatewayApiCrds")
+
+
+@dataclass(frozen=True)
+class Compat:
+    """What one KServe minor release is installed with.
+
+    `tested` are the dependency versions that release's install scripts pin (its
+    `hack/setup` env file or quick-install script); they are the stack's defaults for that
+    release. The ranges are this project's support window around them: Istio one minor
+    either side (Istio supports one-minor skips), Knative up to two minors older, and the
+    Gateway API standard channel from v1.2 (HTTPRoute v1) to the newest release whose
+    checksums are pinned here.
+    """
+
+    tested: dict[str, str]
+
+    def window(self, key: str) -> tuple[str, str]:
+        major, minor = minor_of(self.tested[key])
+        if key == "istio":
+            return f"{major}.{minor - 1}", f"{major}.{minor + 1}"
+        if key == "knative":
+            return f"{major}.{minor - 2}", f"{major}.{minor}"
+        if key == "gatewayApi":
+            return "1.2", "1.5"
+        raise KeyError(key)
+
+
+@dataclass(frozen=True)
+class KServeRelease:
+    """What changes between KServe releases that the stack must follow."""
+
+    version: str
+    controller_chart: str
+    runtimes_chart: str | None
+    mode_strings: dict[str, str]
+    compat: Compat
+
+    def deployment_mode(self, mode: Mode) -> str:
+        return self.mode_strings[mode]
+
+
+_LEGACY_MODES = {"standard": "RawDeployment", "serverless": "Serverless"}
+_CANONICAL_MODES = {"standard": "Standard", "serverless": "Knative"}
+
+
+def _tested(cert_manager: str, istio: str, knative: str) -> Compat:
+    return Compat(tested={"certManager": cert_manager, "istio": istio, "gatewayApi": "v1.5.1", "knative": knative})
+
+
+KSERVE_COMPAT: dict[int, Compat] = {
+    15: _tested("v1.16.1", "1.23.2", "v1.15.7"),  # hack/quick_install.sh at v0.15.2
+    16: _tested("v1.17.0", "1.27.1", "v1.16.0"),  # generated install script at v0.16.0
+    17: _tested("v1.17.0", "1.27.1", "v1.21.1"),  # kserve-deps.env at v0.17.1
+    18: _tested("v1.17.0", "1.27.1", "v1.21.1"),  # generated install script at v0.18.0-rc1
+    19: _tested("v1.17.0", "1.27.1", "v1.21.1"),  # kserve-deps.env on main after v0.19.0
+    20: _tested("v1.17.0", "1.27.1", "v1.21.1"),  # KServe v0.20 docs: dependency table
+}
+"""Per KServe minor; the Gateway API default is v1.5.1 throughout, the release with pinned
+checksums (KServe's own scripts used v1.2.1 at v0.15, v1.3.0 at v0.16, v1.4.1 at v0.17)."""
+
+SUPPORTED_KSERVE = f"v0.{min(KSERVE_COMPAT)}.0 to v0.{max(KSERVE_COMPAT)}.x"
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    m = _VERSION.match(text.strip())
+    return (int(m[1]), int(m[2]), int(m[3])) if m else None
+
+
+def minor_of(text: str) -> tuple[int, int]:
+    parsed = parse_version(text)
+    if parsed is None:
+        raise ValueError(f"not a version: {text!r}")
+    return parsed[0], parsed[1]
+
+
+def in_range(version: str, bounds: tuple[str, str]) -> bool:
+    low, high = (minor_of(b + ".0") for b in bounds)
+    return low <= minor_of(version) <= high
+
+
+def default_versions(kserve: str = DEFAULT_KSERVE) -> dict[str, str]:
+    """The KServe release and the dependency versions it is tested with."""
+    return {"kserve": kserve, **kserve_release(kserve).compat.tested}
+
+
+def kserve_release(version: str) -> KServeRelease:
+    """The chart names and mode strings for a KServe release from v0.15 to v0.20."""
+    parsed = parse_version(version)
+    if parsed is None or parsed[0] != 0 or parsed[1] not in KSERVE_COMPAT:
+        raise ValueError(f"unsupported KServe version {version!r}; supported: {SUPPORTED_KSERVE}")
+    minor = parsed[1]
+    return KServeRelease(
+        version=version if version.startswith("v") else f"v{version}",
+        controller_chart="kserve-resources" if minor >= 17 else "kserve",
+        runtimes_chart="kserve-runtime-configs" if minor >= 17 else None,
+        mode_strings=_CANONICAL_MODES if minor >= 16 else _LEGACY_MODES,
+        compat=KSERVE_COMPAT[minor],
+    )
+
+
+IMAGES = {"copy": "busybox:1.37.0"}
+"""Images the stack runs itself (the model copy Job); the registry override applies."""
+
+
+RUNTIMES = (
+    "tensorflow", "mlserver", "sklearnserver", "xgbserver", "huggingfaceserver", "huggingfaceserver_multinode",
+    "tritonserver", "pmmlserver", "predictiveserver", "paddleserver", "lgbserver", "torchserve",
+)
+"""`kserve.servingruntime.<name>` entries of the KServe charts (v0.15 `kserve`, v0.17+ `kserve-runtime-configs`)."""
+
+_KSERVE_CONTROLLER_KEYS = {
+    "kserve.controller.deploymentMode",
+    "kserve.controller.gateway.domain",
+    "kserve.controller.gateway.domainTemplate",
+    "kserve.controller.gateway.urlScheme",
+    "kserve.controller.gateway.disableIstioVirtualHost",
+    "kserve.controller.gateway.disableIngressCreation",
+    "kserve.controller.gateway.ingressGateway.enableGatewayApi",
+    "kserve.controller.gateway.ingressGateway.kserveGateway",
+    "kserve.controller.gateway.ingressGateway.createGateway",
+    "kserve.controller.gateway.ingressGateway.className",
+    "kserve.controller.gateway.ingressGateway.gateway",
+    "kserve.controller.image",
+    "kserve.controller.tag",
+    "kserve.storage.image",
+    "kserve.agent.image",
+    "kserve.router.image",
+    "kserve.version",
+}
+
+CHART_VALUE_KEYS: dict[str, tuple[str, frozenset[str]]] = {
+    "cert-manager": ("cert-manager/cert-manager deploy/charts/cert-manager/values.yaml (as of v1.17.0)", frozenset({
+        "crds.enabled", "crds.keep", "image.repository", "webhook.image.repository",
+        "cainjector.image.repository", "acmesolver.image.repository", "startupapicheck.image.repository",
+        "startupapicheck.enabled",
+    })),
+    "base": ("istio/istio manifests/charts/base/values.yaml", frozenset({
+        "defaultRevision", "global.istioNamespace",
+    })),
+    "istiod": ("istio/istio manifests/charts/istio-control/istio-discovery/values.yaml", frozenset({
+        "global.hub", "global.tag", "global.istioNamespace", "pilot.env",
+    })),
+    "gateway": ("istio/istio manifests/charts/gateway/values.yaml", frozenset({
+        "name", "labels", "service.type",
+    })),
+    "knative-operator": ("knative/operator config/charts/knative-operator/values.yaml", frozenset()),
+    "kserve-crd": ("kserve/kserve charts/kserve-crd/values.yaml", frozenset()),
+    "kserve": ("kserve/kserve charts/kserve-resources/values.yaml at v0.15.2 (published as chart `kserve`)",
+               frozenset(_KSERVE_CONTROLLER_KEYS | {f"kserve.servingruntime.{r}.disabled" for r in RUNTIMES}
+                         | {"kserve.servingruntime.sklearnserver.image", "kserve.servingruntime.sklearnserver.tag"})),
+    "kserve-resources": ("kserve/kserve charts/kserve-resources/values.yaml (v0.17.0 README)",
+                         frozenset(_KSERVE_CONTROLLER_KEYS)),
+    "kserve-runtime-configs": ("kserve/kserve charts/kserve-runtime-configs/values.yaml at v0.17.1", frozenset(
+        {"kserve.servingruntime.enabled", "kserve.version"}
+        | {f"kserve.servingruntime.{r}.{k}" for r in RUNTIMES for k in ("disabled", "image", "tag")})),
+}
+"""The value keys of each chart that this project may set, with the upstream file they come
+from. The charts cannot be read offline, so the keys are recorded here and the tests check
+every value the program passes against them (a key with a map value, such as
+`pilot.env`, admits any sub-key)."""

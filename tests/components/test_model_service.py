@@ -1,0 +1,147 @@
+"""The InferenceService, its storage and the URLs, per model source and mode."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from components.model_service import DIGEST_ANNOTATION, HOST_PATH_ANNOTATION
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "model"
+    d.mkdir()
+    (d / "model.joblib").write_bytes(b"weights-v1")
+    (d / "metadata.json").write_text('{"sample": {"instances": ["a", "b"], "predictions": [1, 0]}}')
+    return d
+
+
+def model(**kw) -> dict:
+    return {"name": "model", "namespace": "default", **kw}
+
+
+def test_isvc_spec_from_the_shipped_stack(run_stack):
+    isvc = run_stack("standard").one("InferenceService")
+    assert isvc.inputs["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert isvc.inputs["metadata"]["name"] == "model" and isvc.inputs["metadata"]["namespace"] == "default"
+    predictor = isvc.inputs["spec"]["predictor"]
+    assert set(predictor) == {"minReplicas", "maxReplicas", "model"}, "no legacy predictor.sklearn"
+    m = predictor["model"]
+    assert m["modelFormat"] == {"name": "sklearn"}
+    assert m["runtime"] == "kserve-sklearnserver" and m["protocolVersion"] == "v1"
+    assert m["storageUri"] == "pvc://model-model-store/model"
+    assert m["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+    annotations = isvc.inputs["metadata"]["annotations"]
+    assert annotations["pulumi.com/waitFor"] == "condition=Ready"
+    assert annotations["pulumi.com/timeoutSeconds"] == "600"
+
+
+@pytest.mark.parametrize(("stack", "predict_url"), [
+    ("standard", "http://model-default.example.com/v1/models/model:predict"),
+    ("serverless", "http://model.default.example.com/v1/models/model:predict"),
+])
+def test_outputs(run_stack, stack, predict_url):
+    out = run_stack(stack).outputs
+    assert out["mode"] == stack
+    assert out["predict_url"] == predict_url
+    assert out["internal_predict_url"] == "http://model-predictor.default.svc.cluster.local/v1/models/model:predict"
+    assert out["gateway_address"] == "192.0.2.10"
+    host = predict_url.split("/")[2]
+    assert f"-H 'Host: {host}'" in out["curl"]
+    assert "http://192.0.2.10/v1/models/model:predict" in out["curl"]
+    assert '{"instances": ["sparrow", "elephant", "sunflower"]}' in out["curl"]
+
+
+def test_gateway_service_read_per_mode(run_stack):
+    std = run_stack("standard").one("core/v1:Service")
+    srv = run_stack("serverless").one("core/v1:Service")
+    assert (std.name, srv.name) == ("model-gateway-service", "model-gateway-service")
+
+
+def test_v2_protocol_keeps_the_sklearn_runtime(run_stack, model_dir):
+    run = run_stack("standard", model=model(path=str(model_dir), protocol="v2"))
+    m = run.one("InferenceService").inputs["spec"]["predictor"]["model"]
+    assert m["protocolVersion"] == "v2" and m["runtime"] == "kserve-sklearnserver"
+    assert run.outputs["predict_url"] == "http://model-default.example.com/v2/models/model/infer"
+
+
+def test_path_source_copies_files_through_a_configmap(run_stack, model_dir):
+    run = run_stack("standard", model=model(path=str(model_dir)))
+    files = run.one("core/v1:ConfigMap")
+    assert base64.b64decode(files.inputs["binaryData"]["model.joblib"]) == b"weights-v1"
+    job = run.one("batch/v1:Job")
+    container = job.inputs["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "busybox:1.37.0"
+    script = container["command"][-1]
+    assert "rm -rf /mnt/models/model" in script and "cp -rL /src/. /mnt/models/model/" in script
+    assert container["resources"]["limits"] and container["resources"]["requests"]
+    assert "ttlSecondsAfterFinished" not in job.inputs["spec"]
+    claim = run.one("PersistentVolumeClaim")
+    assert claim.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    assert not run.of_type("core/v1:PersistentVolume")
+
+
+def test_model_change_renames_the_copy_job_and_rolls_the_predictor(run_stack, model_dir):
+    def observe():
+        run = run_stack("standard", model=model(path=str(model_dir)))
+        return (run.one("batch/v1:Job").inputs["metadata"]["name"],
+                run.one("InferenceService").inputs["metadata"]["annotations"][DIGEST_ANNOTATION])
+
+    first = observe()
+    assert observe() == first, "the same files give the same names"
+    (model_dir / "model.joblib").write_bytes(b"weights-v2")
+    second = observe()
+    assert second[0] != first[0] and second[1] != first[1]
+
+
+def test_smoke_test_uses_the_models_own_sample(run_stack, model_dir):
+    run = run_stack("standard", model=model(path=str(model_dir)), smokeTest="on")
+    create = run.one("command:local:Command").inputs["create"]
+    assert "python3 -m kserve_stack.predict --url http://192.0.2.10/v1/models/model:predict" in create
+    assert "--host model-default.example.com" in create and create.endswith("a b --expect 1,0")
+
+
+def test_smoke_test_off_and_skipped_waits(run_stack):
+    assert not run_stack("standard", smokeTest="off").of_type("command:local:Command")
+    skipped = run_stack("standard", readiness="skip")
+    assert not skipped.of_type("command:local:Command")
+    assert not skipped.of_type("core/v1:Service")
+    assert skipped.outputs["gateway_address"] is None
+
+
+def test_image_source(run_stack):
+    run = run_stack("standard", model=model(image="registry.local/model:1.0", imagePath="/app/model"))
+    container = run.one("batch/v1:Job").inputs["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.local/model:1.0"
+    assert "cp -rL /app/model/. /mnt/models/model/" in container["command"][-1]
+    assert not run.of_type("core/v1:ConfigMap")
+
+
+def test_storage_uri_source_needs_no_pvc(run_stack):
+    run = run_stack("standard", model=model(storageUri="s3://bucket/models/iris"))
+    assert run.one("InferenceService").inputs["spec"]["predictor"]["model"]["storageUri"] == "s3://bucket/models/iris"
+    for kind in ("PersistentVolumeClaim", "batch/v1:Job", "core/v1:ConfigMap"):
+        assert not run.of_type(kind), kind
+
+
+def test_host_path_volume_is_explicit(run_stack, model_dir):
+    run = run_stack("standard", model=model(path=str(model_dir), storage={"hostPath": "/srv/models", "size": "2Gi"}))
+    pv = run.one("core/v1:PersistentVolume")
+    assert pv.inputs["metadata"]["annotations"][HOST_PATH_ANNOTATION] == "enabled"
+    assert pv.inputs["spec"]["hostPath"]["path"] == "/srv/models"
+    assert pv.inputs["spec"]["claimRef"] == {"namespace": "default", "name": "model-model-store"}
+    claim = run.one("PersistentVolumeClaim")
+    assert claim.inputs["spec"]["volumeName"] == pv.inputs["metadata"]["name"]
+    assert claim.inputs["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    assert run.waits_for(claim, pv)
+
+
+def test_other_namespace_is_created(run_stack, model_dir):
+    run = run_stack("standard", model=model(name="iris", namespace="ml", path=str(model_dir)))
+    ns = [r for r in run.of_type("core/v1:Namespace") if r.name == "iris-namespace"]
+    assert ns and ns[0].inputs["metadata"]["name"] == "ml"
+    assert run.outputs["predict_url"] == "http://iris-ml.example.com/v1/models/iris:predict"
+    assert run.waits_for(run.named("iris-claim"), ns[0])

@@ -1,0 +1,101 @@
+"""Fixtures shared across the test suite: the project and shared/ locations, and the
+stack program captured under a recording mock monitor."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kserve_stack import config
+from kserve_stack.graph import RecordingMonitor, Registration, capture
+from kserve_stack.stack import build
+from kserve_stack.versions import ManifestSource
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SHARED_DIR = Path(os.environ.get("KSERVE_STACK_SHARED", PROJECT_DIR.parent / "shared"))
+UPSTREAM_CRDS = SHARED_DIR / "upstream-crds"
+
+
+@pytest.fixture(scope="session")
+def project_dir() -> Path:
+    return PROJECT_DIR
+
+
+@pytest.fixture(scope="session")
+def upstream_crds() -> Path:
+    assert UPSTREAM_CRDS.is_dir(), f"the upstream CRD schemas are expected at {UPSTREAM_CRDS}"
+    return UPSTREAM_CRDS
+
+
+def gateway_api_objects() -> list[dict[str, Any]]:
+    """The real Gateway API standard CRDs (from shared/), standing in for the release manifest."""
+    docs = []
+    for path in sorted((UPSTREAM_CRDS / "gateway-api").glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def stack_raw(stack: str) -> dict[str, Any]:
+    doc = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())
+    return {k.split(":", 1)[1]: v for k, v in doc["config"].items()}
+
+
+class Captured:
+    """A captured program run: registrations by URN, plus lookups tests need often."""
+
+    def __init__(self, monitor: RecordingMonitor, cfg: config.StackConfig):
+        self.cfg = cfg
+        self.regs: dict[str, Registration] = monitor.registrations
+        self.outputs: dict[str, Any] = monitor.outputs
+
+    def of_type(self, type_suffix: str) -> list[Registration]:
+        return [r for r in self.regs.values() if r.type.endswith(type_suffix)]
+
+    def one(self, type_suffix: str, name: str | None = None) -> Registration:
+        found = [r for r in self.of_type(type_suffix) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {type_suffix} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+    def named(self, name: str) -> Registration:
+        found = [r for r in self.regs.values() if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+    def waits_for(self, dependent: Registration, dependency: Registration) -> bool:
+        """True when `dependent` lists `dependency`, or a resource under it, as a dependency."""
+        return any(d == dependency.urn or d.startswith(dependency.urn + "$") or
+                   self._under(d, dependency.urn) for d in dependent.dependencies)
+
+    def _under(self, urn: str, ancestor: str) -> bool:
+        reg = self.regs.get(urn)
+        while reg is not None and reg.parent:
+            if reg.parent == ancestor:
+                return True
+            reg = self.regs.get(reg.parent)
+        return False
+
+
+@pytest.fixture
+def run_stack(project_dir: Path) -> Callable[..., Captured]:
+    """Runs the real program for a shipped stack file, with config overrides merged on top."""
+
+    def run(stack: str, **overrides: Any) -> Captured:
+        raw = {**stack_raw(stack), **overrides}
+        cfg = config.parse(raw, project_dir)
+        loaded: list[ManifestSource] = []
+
+        def load(source: ManifestSource):
+            loaded.append(source)
+            return gateway_api_objects()
+
+        monitor = capture(lambda: build(cfg, load_manifest=load), stack=stack)
+        captured = Captured(monitor, cfg)
+        captured.loaded_manifests = loaded
+        return captured
+
+    return run

@@ -1,0 +1,210 @@
+"""Config validation: every bad input fails before any resource exists, naming key, value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kserve_stack import config
+from kserve_stack.config import ConfigError, parse, parse_quantity
+from tests.conftest import stack_raw
+
+
+@pytest.fixture
+def raw() -> dict:
+    return copy.deepcopy(stack_raw("standard"))
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "model.joblib").write_bytes(b"x")
+    return d
+
+
+def problems(raw: dict, project_dir: Path) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        parse(raw, project_dir)
+    return err.value.problems
+
+
+def set_path(raw: dict, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for p in parents:
+        node = node.setdefault(p, {})
+    if value is _DELETE:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+
+
+_DELETE = object()
+
+BAD_INPUTS = [
+    # (config path, bad value, key named in the message, fragment of "what is allowed")
+    ("mode", "raw", "kserve-stack:mode", "standard, serverless"),
+    ("mode", "Standard", "kserve-stack:mode", "standard, serverless"),
+    ("modle", {"name": "x"}, "kserve-stack:modle", "unknown key"),
+    ("model.nmae", "x", "kserve-stack:model.nmae", "unknown key"),
+    ("model.name", "Model", "kserve-stack:model.name", "DNS-1035"),
+    ("model.name", "my_model", "kserve-stack:model.name", "DNS-1035"),
+    ("model.name", "m" * 54, "kserve-stack:model.name", "at most 53"),
+    ("model.name", "1model", "kserve-stack:model.name", "starting with a letter"),
+    ("model.namespace", "Team_A", "kserve-stack:model.namespace", "DNS-1123"),
+    ("model.namespace", "n" * 64, "kserve-stack:model.namespace", "at most 63"),
+    ("model.namespace", "kserve", "kserve-stack:model.namespace", "reserved"),
+    ("model.format", "tensorflow", "kserve-stack:model.format", "allowed: sklearn"),
+    ("model.protocol", "v3", "kserve-stack:model.protocol", "allowed: v1, v2"),
+    ("model.storageUri", "ftp://host/model", "kserve-stack:model", "exactly one model source"),
+    ("model.path", "does-not-exist", "kserve-stack:model.path", "does not exist"),
+    ("model.resources.requests.cpu", "-1", "kserve-stack:model.resources.requests.cpu", "non-negative"),
+    ("model.resources.limits.memory", "10XB", "kserve-stack:model.resources.limits.memory", "quantity"),
+    ("model.resources.requests.memory", "4Gi", "kserve-stack:model.resources.requests.memory", "must not exceed"),
+    ("model.resources.limits.memory", "512m", "kserve-stack:model.resources.limits.memory", "Mi"),
+    ("model.minReplicas", 3, "kserve-stack:model.minReplicas", "must not exceed model.maxReplicas"),
+    ("model.minReplicas", -1, "kserve-stack:model.minReplicas", ">= 0"),
+    ("model.minReplicas", 0, "kserve-stack:model.minReplicas", "serverless"),
+    ("model.maxReplicas", "two", "kserve-stack:model.maxReplicas", "whole number"),
+    ("model.storage.size", "lots", "kserve-stack:model.storage.size", "quantity"),
+    ("model.storage.hostPath", "relative/dir", "kserve-stack:model.storage.hostPath", "absolute"),
+    ("model.readyTimeoutSeconds", 5, "kserve-stack:model.readyTimeoutSeconds", ">= 30"),
+    ("versions.kserve", "v0.14.0", "kserve-stack:versions.kserve", "v0.15.0 to v0.20.x"),
+    ("versions.kserve", "v0.21.0", "kserve-stack:versions.kserve", "v0.15.0 to v0.20.x"),
+    ("versions.kserve", "latest", "kserve-stack:versions.kserve", "release version"),
+    ("versions.istio", "1.20.0", "kserve-stack:versions.istio", "supports istio"),
+    ("versions.knative", "v1.10.0", "kserve-stack:versions.knative", "supports knative"),
+    ("versions.gatewayApi", "v1.0.0", "kserve-stack:versions.gatewayApi", "supports gatewayApi"),
+    ("versions.gatewayApi", "v1.5.0", "kserve-stack:versions.gatewayApi", "no pinned checksums"),
+    ("versions.helm", "3.0.0", "kserve-stack:versions.helm", "unknown key"),
+    ("domain", "Example_com", "kserve-stack:domain", "DNS name"),
+    ("domain", "localhost", "kserve-stack:domain", "DNS name"),
+    ("readiness", "maybe", "kserve-stack:readiness", "wait, skip"),
+    ("smokeTest", "yes", "kserve-stack:smokeTest", "auto, on, off"),
+    ("gateway.serviceType", "Ingress", "kserve-stack:gateway.serviceType", "LoadBalancer, NodePort, ClusterIP"),
+    ("gateway.tlsIssuer.kind", "Vault", "kserve-stack:gateway.tlsIssuer.kind", "ClusterIssuer"),
+    ("sources.kserve", {"repo": "https://a", "oci": "oci://b"}, "kserve-stack:sources.kserve", "exactly one"),
+    ("sources.kserve.oci", "ghcr.io/kserve/charts", "kserve-stack:sources.kserve.oci", "oci://"),
+    ("sources.kserveCRD", {"path": "x"}, "kserve-stack:sources.kserveCRD", "unknown key"),
+    ("sources.gatewayApiCrds.url", "https://x/crds.yaml", "kserve-stack:sources.gatewayApiCrds.sha256", "64 hex"),
+    ("imageRegistry", "https://registry.local/", "kserve-stack:imageRegistry", "registry host"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "key", "allowed"), BAD_INPUTS,
+                         ids=[f"{p}={v!r}"[:60] for p, v, *_ in BAD_INPUTS])
+def test_bad_input_names_key_value_and_allowed(raw, project_dir, path, value, key, allowed):
+    set_path(raw, path, value)
+    found = problems(raw, project_dir)
+    matching = [p for p in found if p.startswith(f"{key}:")]
+    assert matching, f"no problem names {key}: {found}"
+    assert any(repr(value) in p or str(value) in p for p in matching), f"value {value!r} not named: {matching}"
+    assert any(allowed in p for p in matching), f"{allowed!r} not said: {matching}"
+
+
+def test_two_sources_and_no_source(raw, project_dir):
+    raw["model"]["storageUri"] = "s3://bucket/model"
+    assert any("exactly one model source" in p for p in problems(raw, project_dir))
+    del raw["model"]["storageUri"]
+    del raw["model"]["path"]
+    assert any("exactly one model source" in p for p in problems(raw, project_dir))
+
+
+def test_unknown_storage_uri_scheme(raw, project_dir):
+    del raw["model"]["path"]
+    raw["model"]["storageUri"] = "ftp://host/model"
+    [problem] = problems(raw, project_dir)
+    assert problem.startswith("kserve-stack:model.storageUri: 'ftp://host/model'")
+    assert "s3://" in problem and "pvc://" in problem and "hf://" in problem
+
+
+@pytest.mark.parametrize("files", [[], ["a.joblib", "b.pkl"], ["model.txt"]])
+def test_model_dir_needs_exactly_one_model_file(raw, tmp_path, files):
+    d = tmp_path / "m"
+    d.mkdir()
+    for name in files:
+        (d / name).write_bytes(b"x")
+    raw["model"]["path"] = str(d)
+    [problem] = problems(raw, tmp_path)
+    assert problem.startswith(f"kserve-stack:model.path: {str(d)!r}")
+    assert f"found {len([f for f in files if not f.endswith('.txt')])}" in problem
+
+
+def test_model_dir_too_large_for_a_configmap(raw, model_dir, project_dir):
+    (model_dir / "model.joblib").write_bytes(b"x" * (config.CONFIGMAP_LIMIT + 1))
+    raw["model"]["path"] = str(model_dir)
+    [problem] = problems(raw, project_dir)
+    assert "model.image or model.storageUri" in problem
+
+
+def test_image_source_needs_pinned_tag(raw, project_dir):
+    del raw["model"]["path"]
+    for image in ("registry.local/model", "registry.local/model:latest"):
+        raw["model"]["image"] = image
+        [problem] = problems(raw, project_dir)
+        assert problem.startswith(f"kserve-stack:model.image: {image!r}")
+
+
+def test_every_problem_is_reported_at_once(raw, project_dir):
+    raw["mode"] = "raw"
+    raw["model"]["name"] = "Bad_Name"
+    raw["domain"] = "nope"
+    keys = {p.split(":")[1] for p in problems(raw, project_dir)}
+    assert {"mode", "model.name", "domain"} <= keys
+
+
+@pytest.mark.parametrize("stack", ["standard", "serverless"])
+def test_shipped_stack_files_validate(stack, project_dir):
+    cfg = config.from_stack_file(project_dir / f"Pulumi.{stack}.yaml")
+    assert cfg.mode == stack
+    assert cfg.model.name == "model" and cfg.model.namespace == "default"
+    assert cfg.model.source.path == project_dir / "model"
+
+
+def test_serverless_may_scale_to_zero(project_dir):
+    cfg = config.from_stack_file(project_dir / "Pulumi.serverless.yaml")
+    assert cfg.model.min_replicas == 0
+
+
+def test_valid_overrides_parse(raw, project_dir, model_dir):
+    raw["model"] = {"name": "iris", "namespace": "ml", "storageUri": "gs://bucket/iris", "protocol": "v2"}
+    raw["versions"] = {"kserve": "v0.17.1"}
+    raw["gateway"] = {"serviceType": "NodePort", "tlsIssuer": {"kind": "Issuer", "name": "corp-ca"}}
+    raw["sources"] = {"kserve": {"path": "./charts/kserve-resources"}}
+    cfg = parse(raw, project_dir)
+    assert cfg.kserve.controller_chart == "kserve-resources"
+    assert cfg.charts["kserve"].path == "./charts/kserve-resources"
+    assert cfg.model.runtime == "kserve-sklearnserver" and not cfg.model.needs_pvc
+    assert cfg.gateway.tls_issuer == config.TlsIssuer(kind="Issuer", name="corp-ca")
+
+
+def test_decode_reads_pulumi_config_strings():
+    decoded = config.decode({"mode": "standard", "model": '{"name": "m", "minReplicas": 2}', "domain": "a.b"})
+    assert decoded == {"mode": "standard", "model": {"name": "m", "minReplicas": 2}, "domain": "a.b"}
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("500m", "0.5"), ("1", "1"), ("2Gi", str(2 * 2**30)), ("1e3", "1000"), ("1.5k", "1500"), ("-1", "-1"),
+])
+def test_parse_quantity(text, value):
+    from decimal import Decimal
+
+    assert parse_quantity(text) == Decimal(value)
+
+
+@pytest.mark.parametrize("text", ["10XB", "", "1.2.3", "Gi", "1 Gi", "one"])
+def test_parse_quantity_rejects(text):
+    assert parse_quantity(text) is None
+
+
+def test_pulumi_yaml_declares_every_key_with_code_defaults(project_dir):
+    declared = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["config"]
+    assert set(declared) == config.TOP_LEVEL_KEYS
+    assert "default" not in declared["mode"], "mode must be chosen per stack"
+    defaults = {k: d["default"] for k, d in declared.items() if "default" in d}
+    cfg = parse({**defaults, "mode": "standard", "model": {"path": "model"}}, project_dir)
+    assert (cfg.domain, cfg.readiness, cfg.smoke_test, cfg.image_registry) == ("example.com", "wait", "auto", None)

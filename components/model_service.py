@@ -113,6 +113,7 @@ class ModelService(pulumi.ComponentResource):
     inference_service: k8s.apiextensions.CustomResource
     smoke_test: command.local.Command | None
     storage_uri: str
+    protocol: str
     host: str
     predict_url: str
     internal_predict_url: str
@@ -160,6 +161,7 @@ class ModelService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*ready_inputs, *args.kserve]),
         )
 
+        self.protocol = model.protocol
         self.host = host(model, args.mode, args.domain)
         path = predict_path(model)
         self.predict_url = f"http://{self.host}{path}"

@@ -3,6 +3,7 @@ without one (cert-manager, Gateway API CRDs, Istio base) install in parallel."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from components.kserve_release import (
 from components.kserve_release import (
     NAMESPACE as KSERVE_NAMESPACE,
 )
-from components.model_service import ModelService, ModelServiceArgs
+from components.model_service import SAMPLE, ModelService, ModelServiceArgs
 from kserve_stack import manifests
 from kserve_stack.config import StackConfig, TlsIssuer
 from kserve_stack.versions import ManifestSource
@@ -79,9 +80,15 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str,
 
 
 def curl_command(model: ModelService, address: str | None) -> str:
-    from components.model_service import SAMPLE
-
+    """A ready-to-run call through the gateway: the Host header picks the model's route."""
     target = address or "<gateway-address>"
     url = model.predict_url.replace(model.host, target, 1)
-    body = '{"instances": ' + str(SAMPLE).replace("'", '"') + "}"
-    return f"curl -sS -H 'Host: {model.host}' -H 'Content-Type: application/json' -d '{body}' {url}"
+    return f"curl -sS -H 'Host: {model.host}' -H 'Content-Type: application/json' -d '{request_body(model)}' {url}"
+
+
+def request_body(model: ModelService) -> str:
+    if model.protocol == "v2":
+        data = {"inputs": [{"name": "input-0", "shape": [len(SAMPLE)], "datatype": "BYTES", "data": SAMPLE}]}
+    else:
+        data = {"instances": SAMPLE}
+    return json.dumps(data)

@@ -145,3 +145,12 @@ def test_other_namespace_is_created(run_stack, model_dir):
     assert ns and ns[0].inputs["metadata"]["name"] == "ml"
     assert run.outputs["predict_url"] == "http://iris-ml.example.com/v1/models/iris:predict"
     assert run.waits_for(run.named("iris-claim"), ns[0])
+
+
+def test_v2_curl_sends_a_bytes_tensor(run_stack, model_dir):
+    import json
+
+    curl = run_stack("standard", model=model(path=str(model_dir), protocol="v2")).outputs["curl"]
+    body = json.loads(curl.split("-d '", 1)[1].split("'", 1)[0])
+    assert body["inputs"][0]["datatype"] == "BYTES"
+    assert body["inputs"][0]["data"] == ["sparrow", "elephant", "sunflower"]

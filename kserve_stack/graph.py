@@ -30,6 +30,8 @@ class Registration:
     inputs: dict[str, Any]
     dependencies: set[str] = field(default_factory=set)
     parent: str = ""
+    read: bool = False
+    """Read from the cluster (`Resource.get`), not created by the program."""
 
     @property
     def layer(self) -> str | None:
@@ -59,7 +61,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(_Mocks())
         self.registrations: dict[str, Registration] = {}
 
-    def _record(self, request, urn: str, custom: bool) -> None:
+    def _record(self, request, urn: str, custom: bool, read: bool = False) -> None:
         props = request.object if hasattr(request, "object") else request.properties
         inputs = pulumi.runtime.rpc.deserialize_properties(props)
         deps = set(getattr(request, "dependencies", []))
@@ -67,7 +69,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             deps |= set(prop.urns)
         self.registrations[urn] = Registration(
             urn=urn, type=request.type, name=request.name, custom=custom,
-            inputs=inputs, dependencies=deps, parent=request.parent,
+            inputs=inputs, dependencies=deps, parent=request.parent, read=read,
         )
 
     def RegisterResource(self, request):
@@ -78,7 +80,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def ReadResource(self, request):
         response = super().ReadResource(request)
-        self._record(request, response.urn, True)
+        self._record(request, response.urn, True, read=True)
         return response
 
 

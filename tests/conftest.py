@@ -66,6 +66,22 @@ class Captured:
         assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
         return found[0]
 
+    def objects(self) -> list[dict[str, Any]]:
+        """Every Kubernetes object the program creates itself, as the manifest the provider
+        sends: typed resources, custom resources and ConfigGroup objects (not chart output)."""
+        out = []
+        for reg in self.regs.values():
+            if reg.type == "kubernetes:yaml/v2:ConfigGroup":
+                out += [normalise(o) for o in reg.inputs.get("objs") or []]
+                continue
+            if reg.read or not reg.custom or not reg.type.startswith("kubernetes:") or ":Provider" in reg.type:
+                continue
+            group_version, kind = reg.type.split(":")[1:]
+            group, version = group_version.rsplit("/", 1)
+            api_version = version if group == "core" else f"{group}/{version}"
+            out.append(normalise({**reg.inputs, "apiVersion": api_version, "kind": kind}))
+        return out
+
     def waits_for(self, dependent: Registration, dependency: Registration) -> bool:
         """True when `dependent` lists `dependency`, or a resource under it, as a dependency."""
         return any(d == dependency.urn or d.startswith(dependency.urn + "$") or
@@ -78,6 +94,31 @@ class Captured:
                 return True
             reg = self.regs.get(reg.parent)
         return False
+
+
+def normalise(value: Any) -> Any:
+    """Whole floats (the wire format's numbers) back to ints, as in the YAML a user would write."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalise(v) for v in value]
+    return value
+
+
+VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    ("standard", {}),
+    ("serverless", {}),
+    ("standard", {"model": {"name": "iris", "namespace": "ml", "image": "registry.local/iris:1.0",
+                            "imagePath": "/models/iris", "storage": {"hostPath": "/srv/models", "size": "2Gi"}},
+                  "gateway": {"tlsIssuer": {"kind": "Issuer", "name": "corp-ca"}, "serviceType": "NodePort"},
+                  "imageRegistry": "mirror.local:5000"}),
+    ("serverless", {"model": {"name": "iris", "storageUri": "s3://bucket/iris", "protocol": "v2",
+                              "minReplicas": 0, "maxReplicas": 3}}),
+    ("standard", {"readiness": "skip", "versions": {"kserve": "v0.15.2"}}),
+]
+"""Config variants that between them make every kind of object the program can create."""
 
 
 @pytest.fixture

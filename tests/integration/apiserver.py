@@ -1,0 +1,132 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager.
+
+No kubelet and no container registry here, so no pod runs; but the API server is the real
+one, validating objects against built-in schemas and installed CRDs, and the controller
+manager finishes namespace deletion and garbage collection.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+TOKEN = "kserve-stack-integration-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalApiServer:
+    """Start with `with LocalApiServer(bin_dir) as api:`; `api.kubeconfig` is a kubeconfig path."""
+
+    def __init__(self, bin_dir: Path, controller_manager: bool = True):
+        self.bin_dir = Path(bin_dir)
+        self.with_controller_manager = controller_manager
+        self.procs: list[subprocess.Popen] = []
+        self.dir = Path(tempfile.mkdtemp(prefix="kserve-stack-apiserver-"))
+        self.port = free_port()
+        self.server = f"https://127.0.0.1:{self.port}"
+        self.kubeconfig = self.dir / "kubeconfig"
+
+    def _start(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = (self.dir / f"{name}.log").open("w")
+        proc = subprocess.Popen([str(self.bin_dir / name), *args], stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        path = self.dir / f"{name}.log"
+        return path.read_text()[-4000:] if path.exists() else ""
+
+    def __enter__(self) -> LocalApiServer:
+        try:
+            self._up()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _up(self) -> None:
+        d = self.dir
+        subprocess.run(["openssl", "genrsa", "-out", str(d / "sa.key"), "2048"], check=True, capture_output=True)
+        subprocess.run(["openssl", "rsa", "-in", str(d / "sa.key"), "-pubout", "-out", str(d / "sa.pub")],
+                       check=True, capture_output=True)
+        (d / "tokens.csv").write_text(f'{TOKEN},admin,admin,"system:masters"\n')
+        etcd_client, etcd_peer = free_port(), free_port()
+        self._start("etcd", [
+            f"--data-dir={d / 'etcd'}", f"--listen-client-urls=http://127.0.0.1:{etcd_client}",
+            f"--advertise-client-urls=http://127.0.0.1:{etcd_client}",
+            f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
+            f"--initial-cluster=default=http://127.0.0.1:{etcd_peer}", "--log-level=warn",
+        ])
+        self._start("kube-apiserver", [
+            f"--etcd-servers=http://127.0.0.1:{etcd_client}", "--bind-address=127.0.0.1",
+            f"--secure-port={self.port}", f"--cert-dir={d / 'certs'}", f"--token-auth-file={d / 'tokens.csv'}",
+            "--authorization-mode=RBAC", f"--service-account-key-file={d / 'sa.pub'}",
+            f"--service-account-signing-key-file={d / 'sa.key'}",
+            "--service-account-issuer=https://kubernetes.default.svc", "--service-cluster-ip-range=10.0.0.0/24",
+            "--advertise-address=127.0.0.1", "--allow-privileged=true",
+        ])
+        self.kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n"
+            f"    server: {self.server}\n    insecure-skip-tls-verify: true\n"
+            f"users:\n- name: admin\n  user:\n    token: {TOKEN}\n"
+            "contexts:\n- name: local\n  context: {cluster: local, user: admin}\ncurrent-context: local\n"
+        )
+        self._wait_ready(deadline=time.monotonic() + 120)
+        if self.with_controller_manager:
+            self._start("kube-controller-manager", [
+                f"--kubeconfig={self.kubeconfig}", f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}", "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}", f"--service-account-private-key-file={d / 'sa.key'}",
+                "--use-service-account-credentials=false", "--leader-elect=false",
+                "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller",
+            ])
+
+    def _wait_ready(self, deadline: float) -> None:
+        """Polls the real /readyz endpoint until it answers ok: a readiness check, bounded in time."""
+        context = ssl._create_unverified_context()
+        request = urllib.request.Request(f"{self.server}/readyz", headers={"Authorization": f"Bearer {TOKEN}"})
+        while time.monotonic() < deadline:
+            for proc in self.procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{proc.args[0]} exited {proc.returncode}:\n"
+                                       f"{self.log(Path(proc.args[0]).name)}")
+            try:
+                with urllib.request.urlopen(request, context=context, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"kube-apiserver not ready:\n{self.log('kube-apiserver')}")
+
+    def client(self):
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def __exit__(self, *exc) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,121 @@
+"""Every object the program creates, sent to a real kube-apiserver (server-side apply,
+dry run, strict field validation) with the real upstream CRDs installed: a misspelled or
+misplaced field, a wrong type or a missing required field is rejected by Kubernetes itself."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import pytest
+import yaml
+
+from tests.conftest import UPSTREAM_CRDS, VARIANTS
+
+NAMESPACES = ("cert-manager", "istio-system", "kserve", "knative-operator", "knative-serving", "ml")
+
+
+@pytest.fixture(scope="module")
+def cluster(apiserver):
+    """The API server with every upstream CRD from shared/ established and our namespaces present."""
+    from kubernetes import client, dynamic
+
+    api = apiserver.client()
+    crds = [d for path in sorted(UPSTREAM_CRDS.rglob("*.yaml")) if path.name != "README.md"
+            for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "CustomResourceDefinition"]
+    ext = client.ApiextensionsV1Api(api)
+    for crd in crds:
+        ext.create_custom_resource_definition(crd)
+    deadline = time.monotonic() + 120
+    pending = {c["metadata"]["name"] for c in crds}
+    while pending and time.monotonic() < deadline:
+        for crd in ext.list_custom_resource_definition().items:
+            if any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or []):
+                pending.discard(crd.metadata.name)
+        time.sleep(0.2)
+    assert not pending, f"CRDs not established: {pending}"
+    core = client.CoreV1Api(api)
+    for ns in NAMESPACES:
+        core.create_namespace({"metadata": {"name": ns}})
+    return api, dynamic.DynamicClient(api)
+
+
+def apply(cluster, obj: dict) -> tuple[int, str]:
+    """Server-side apply in dry-run mode with strict field validation; (HTTP status, message)."""
+    from kubernetes.client.exceptions import ApiException
+
+    api, dyn = cluster
+    resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+    meta = obj["metadata"]
+    path = resource.path(name=meta["name"], namespace=meta.get("namespace") if resource.namespaced else None)
+    if resource.namespaced and "namespace" not in meta:
+        path = resource.path(name=meta["name"], namespace="default")
+    try:
+        api.call_api(
+            path, "PATCH",
+            query_params=[("dryRun", "All"), ("fieldManager", "kserve-stack"), ("fieldValidation", "Strict"),
+                          ("force", "true")],
+            header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+            body=json.dumps(obj), auth_settings=["BearerToken"], _preload_content=False,
+        )
+    except ApiException as err:
+        return err.status, json.loads(err.body or "{}").get("message", str(err.body))
+    return 200, ""
+
+
+@pytest.mark.parametrize(("stack", "overrides"), VARIANTS, ids=[f"{s}-{i}" for i, (s, _) in enumerate(VARIANTS)])
+def test_every_object_is_accepted_by_the_api_server(cluster, run_stack, stack, overrides):
+    objects = run_stack(stack, **overrides).objects()
+    kinds = {o["kind"] for o in objects}
+    assert "InferenceService" in kinds
+    for obj in objects:
+        status, message = apply(cluster, obj)
+        assert status == 200, f"{obj['kind']} {obj['metadata'].get('name')}: {message}"
+
+
+def test_every_kind_the_program_makes_was_sent(run_stack):
+    kinds = set()
+    for stack, overrides in VARIANTS:
+        kinds |= {o["kind"] for o in run_stack(stack, **overrides).objects()}
+    assert kinds >= {
+        "Namespace", "ClusterIssuer", "CustomResourceDefinition", "GatewayClass", "Gateway", "Certificate",
+        "IngressClass", "KnativeServing", "InferenceService", "ClusterServingRuntime", "PersistentVolume",
+        "PersistentVolumeClaim", "ConfigMap", "Job",
+    }
+
+
+def _isvc(run_stack) -> dict:
+    return next(o for o in run_stack("standard").objects() if o["kind"] == "InferenceService")
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [
+    (lambda o: o["spec"]["predictor"]["model"].update(storageUrl=o["spec"]["predictor"]["model"].pop("storageUri")),
+     "storageUrl"),
+    (lambda o: o["spec"]["predictor"].update(modelFormat=o["spec"]["predictor"]["model"].pop("modelFormat")),
+     "modelFormat"),
+    (lambda o: o["spec"]["predictor"].update(minReplicas="one"), "minReplicas"),
+])
+def test_a_broken_inference_service_is_rejected(cluster, run_stack, mutate, expected):
+    assert apply(cluster, _isvc(run_stack))[0] == 200
+    broken = copy.deepcopy(_isvc(run_stack))
+    mutate(broken)
+    status, message = apply(cluster, broken)
+    assert status in (400, 422) and expected in message, (status, message)
+
+
+def test_a_broken_gateway_and_job_are_rejected(cluster, run_stack):
+    objects = run_stack("standard").objects()
+    gateway = copy.deepcopy(next(o for o in objects if o["kind"] == "Gateway"))
+    gateway["spec"]["listeners"][0]["protocl"] = gateway["spec"]["listeners"][0].pop("protocol")
+    status, message = apply(cluster, gateway)
+    assert status in (400, 422) and "protocl" in message, message
+    job = copy.deepcopy(next(o for o in objects if o["kind"] == "Job"))
+    job["spec"]["template"]["spec"]["containers"][0]["restartPolicy"] = "Never"
+    job["spec"]["template"]["spec"]["containers"][0]["restartPolicy"] = "Sometimes"
+    status, message = apply(cluster, job)
+    assert status in (400, 422), message
+    claim = copy.deepcopy(next(o for o in objects if o["kind"] == "PersistentVolumeClaim"))
+    claim["spec"]["accesModes"] = claim["spec"].pop("accessModes")
+    status, message = apply(cluster, claim)
+    assert status in (400, 422) and "accesModes" in message, message

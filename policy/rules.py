@@ -1,0 +1,131 @@
+"""The policies' checks as plain functions over a resource's type, URN, properties and
+secret outputs, so they are tested without the policy engine (see __main__.py for the pack).
+
+"Workloads we create" means objects the program registers itself; objects rendered from
+an upstream Helm chart (their URN passes through a `helm.sh/v4:Chart`) carry the chart
+author's resource settings and are exempt from the resources rule, but not from the image
+and hostPath rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+CHART = "kubernetes:helm.sh/v4:Chart"
+HOST_PATH_ANNOTATION = "kserve-stack/host-path"
+MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+MODES = ("Standard", "Knative", "RawDeployment", "Serverless")
+POD_TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
+
+
+def kind_of(resource_type: str) -> str:
+    return resource_type.rsplit(":", 1)[-1]
+
+
+def from_chart(urn: str) -> bool:
+    return CHART in urn.split("::")[2] if urn.count("::") >= 3 else False
+
+
+def pod_spec(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    kind = kind_of(resource_type)
+    spec = props.get("spec") or {}
+    if kind == "Pod":
+        return spec
+    if kind in POD_TEMPLATE_KINDS:
+        return (spec.get("template") or {}).get("spec") or {}
+    if kind == "CronJob":
+        return ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec") or {}
+    return None
+
+
+def containers(resource_type: str, props: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(where, container) for every container the resource would run, InferenceServices included."""
+    spec = pod_spec(resource_type, props)
+    if spec is not None:
+        for key in ("initContainers", "containers"):
+            for c in spec.get(key) or []:
+                yield f"{key}/{c.get('name')}", c
+    kind = kind_of(resource_type)
+    if kind == "InferenceService":
+        predictor = (props.get("spec") or {}).get("predictor") or {}
+        if predictor.get("model"):
+            yield "predictor.model", predictor["model"]
+        for c in predictor.get("containers") or []:
+            yield f"predictor.containers/{c.get('name')}", c
+    if kind in ("ServingRuntime", "ClusterServingRuntime"):
+        for c in (props.get("spec") or {}).get("containers") or []:
+            yield f"containers/{c.get('name')}", c
+
+
+def missing_resources(resource_type: str, urn: str, props: Mapping[str, Any]) -> list[str]:
+    if from_chart(urn):
+        return []
+    out = []
+    for where, c in containers(resource_type, props):
+        res = c.get("resources") or {}
+        for section in ("requests", "limits"):
+            for name in ("cpu", "memory"):
+                if not (res.get(section) or {}).get(name):
+                    out.append(f"{where}: no {section}.{name}")
+    return out
+
+
+def unpinned_images(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    out = []
+    for where, c in containers(resource_type, props):
+        image = c.get("image")
+        if not image:
+            continue
+        if "@" in image:
+            continue
+        last = image.rsplit("/", 1)[-1]
+        if ":" not in last:
+            out.append(f"{where}: image {image} has no tag")
+        elif last.endswith(":latest"):
+            out.append(f"{where}: image {image} uses latest")
+    return out
+
+
+def host_paths(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    kind = kind_of(resource_type)
+    if kind == "PersistentVolume" and (props.get("spec") or {}).get("hostPath"):
+        annotations = (props.get("metadata") or {}).get("annotations") or {}
+        if annotations.get(HOST_PATH_ANNOTATION) != "enabled":
+            return [f"hostPath PersistentVolume without {HOST_PATH_ANNOTATION}: enabled (set model.storage.hostPath)"]
+        return []
+    spec = pod_spec(resource_type, props)
+    return [f"volume {v.get('name')} is a hostPath" for v in (spec or {}).get("volumes") or [] if v.get("hostPath")]
+
+
+def tls_secret_not_secret(resource_type: str, props: Mapping[str, Any],
+                          additional_secret_outputs: Iterable[str]) -> list[str]:
+    if kind_of(resource_type) != "Secret":
+        return []
+    data_keys = set(props.get("data") or {}) | set(props.get("stringData") or {})
+    if props.get("type") != "kubernetes.io/tls" and "tls.key" not in data_keys:
+        return []
+    secret = set(additional_secret_outputs)
+    missing = [k for k in ("data", "stringData") if props.get(k) and k not in secret]
+    return [f"TLS key material in {k} is not a Pulumi secret (additional_secret_outputs)" for k in missing]
+
+
+def deployment_mode_of(charts: Sequence[Mapping[str, Any]]) -> str | None:
+    """The mode the stack installs the KServe controller with, from its chart's values."""
+    for props in charts:
+        if str(props.get("chart", "")).rstrip("/").rsplit("/", 1)[-1] in ("kserve", "kserve-resources"):
+            return ((((props.get("values") or {}).get("kserve") or {}).get("controller") or {})
+                    .get("deploymentMode"))
+    return None
+
+
+def mode_annotation_problems(isvc_props: Mapping[str, Any], stack_mode: str | None) -> list[str]:
+    annotations = (isvc_props.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(MODE_ANNOTATION)
+    if value is None:
+        return [f"no {MODE_ANNOTATION} annotation"]
+    if value not in MODES:
+        return [f"{MODE_ANNOTATION}={value} is not a KServe mode ({', '.join(MODES)})"]
+    if stack_mode is not None and value != stack_mode:
+        return [f"{MODE_ANNOTATION}={value} but the KServe controller is installed with {stack_mode}"]
+    return []

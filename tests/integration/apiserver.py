@@ -115,8 +115,10 @@ class LocalApiServer:
         raise TimeoutError(f"kube-apiserver not ready:\n{self.log('kube-apiserver')}")
 
     def client(self):
+        import urllib3
         from kubernetes import config
 
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
     def __exit__(self, *exc) -> None:

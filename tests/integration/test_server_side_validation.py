@@ -57,7 +57,7 @@ def apply(cluster, obj: dict) -> tuple[int, str]:
             query_params=[("dryRun", "All"), ("fieldManager", "kserve-stack"), ("fieldValidation", "Strict"),
                           ("force", "true")],
             header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
-            body=json.dumps(obj), auth_settings=["BearerToken"], _preload_content=False,
+            body=obj, auth_settings=["BearerToken"], _preload_content=False,
         )
     except ApiException as err:
         return err.status, json.loads(err.body or "{}").get("message", str(err.body))
@@ -101,7 +101,7 @@ def test_a_broken_inference_service_is_rejected(cluster, run_stack, mutate, expe
     broken = copy.deepcopy(_isvc(run_stack))
     mutate(broken)
     status, message = apply(cluster, broken)
-    assert status in (400, 422) and expected in message, (status, message)
+    assert status >= 400 and expected in message, (status, message)
 
 
 def test_a_broken_gateway_and_job_are_rejected(cluster, run_stack):
@@ -109,13 +109,13 @@ def test_a_broken_gateway_and_job_are_rejected(cluster, run_stack):
     gateway = copy.deepcopy(next(o for o in objects if o["kind"] == "Gateway"))
     gateway["spec"]["listeners"][0]["protocl"] = gateway["spec"]["listeners"][0].pop("protocol")
     status, message = apply(cluster, gateway)
-    assert status in (400, 422) and "protocl" in message, message
+    assert status >= 400 and "protocl" in message, message
     job = copy.deepcopy(next(o for o in objects if o["kind"] == "Job"))
-    job["spec"]["template"]["spec"]["containers"][0]["restartPolicy"] = "Never"
-    job["spec"]["template"]["spec"]["containers"][0]["restartPolicy"] = "Sometimes"
+    pod = job["spec"]["template"]["spec"]
+    pod["volumeMounts"] = pod["containers"][0].pop("volumeMounts")
     status, message = apply(cluster, job)
-    assert status in (400, 422), message
+    assert status >= 400 and "volumeMounts" in message, message
     claim = copy.deepcopy(next(o for o in objects if o["kind"] == "PersistentVolumeClaim"))
     claim["spec"]["accesModes"] = claim["spec"].pop("accessModes")
     status, message = apply(cluster, claim)
-    assert status in (400, 422) and "accesModes" in message, message
+    assert status >= 400 and "accesModes" in message, message

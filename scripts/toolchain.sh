@@ -1,27 +1,37 @@
 #!/usr/bin/env bash
-# Builds, from Go modules only, the real Kubernetes control plane the integration tests run
-# on loopback: etcd, kube-apiserver and kube-controller-manager. Output goes to a cache
-# outside the repo, one directory per binary and version, reused when present.
+# Builds, from Go modules only, the tools the tests need that no package registry ships as a
+# binary: the real Kubernetes control plane the integration tests run on loopback (etcd,
+# kube-apiserver, kube-controller-manager) and actionlint for the workflow files. Output goes
+# to a cache outside the repo, one directory per tool and version, reused when present.
 #
 #   bash scripts/toolchain.sh         build what is missing, then print `export` lines
 #   bash scripts/toolchain.sh --env   print the `export` lines only if everything is built (else exit 1)
 #
-# Use: eval "$(bash scripts/toolchain.sh)"  → KSERVE_STACK_K8S_BIN=<dir with the three binaries>.
+# Use: eval "$(bash scripts/toolchain.sh)"  → KSERVE_STACK_K8S_BIN=<dir with the three binaries>,
+# and actionlint on PATH.
 # Set KSERVE_STACK_K8S_BIN yourself to use binaries you already have.
 set -euo pipefail
 
 KUBERNETES_VERSION=v1.34.4   # KServe v0.20 CI runs Kubernetes 1.34
 ETCD_VERSION=v3.6.16
+ACTIONLINT_VERSION=v1.7.12
 
 cache="${KSERVE_STACK_CACHE:-$HOME/.cache/kserve-stack}/toolchain"
 bin="$cache/k8s-$KUBERNETES_VERSION-etcd-$ETCD_VERSION/bin"
+lint_bin="$cache/actionlint-$ACTIONLINT_VERSION/bin"
 
 say() { echo "toolchain: $*" >&2; }
-complete() { [[ -x "$bin/etcd" && -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manager" ]]; }
+complete() {
+  [[ -x "$bin/etcd" && -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manager" && -x "$lint_bin/actionlint" ]]
+}
+print_env() {
+  echo "export KSERVE_STACK_K8S_BIN='$bin'"
+  echo "export PATH='$lint_bin':\"\$PATH\""
+}
 
 if [[ "${1:-}" == "--env" ]]; then
   complete || { say "not built; run: bash scripts/toolchain.sh"; exit 1; }
-  echo "export KSERVE_STACK_K8S_BIN='$bin'"
+  print_env
   exit 0
 fi
 
@@ -60,6 +70,11 @@ build_kubernetes() {
   done
 }
 
+build_actionlint() {
+  mkdir -p "$lint_bin"
+  GOBIN="$lint_bin" go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+}
+
 if ! complete; then
   command -v go >/dev/null || { say "Go is needed to build the toolchain"; exit 1; }
   start=$SECONDS
@@ -70,5 +85,8 @@ if ! complete; then
     (build_kubernetes)
     say "kubernetes: $((SECONDS - start)) s"
   fi
+  start=$SECONDS
+  [[ -x "$lint_bin/actionlint" ]] || { say "building actionlint $ACTIONLINT_VERSION"; (build_actionlint)
+                                       say "actionlint: $((SECONDS - start)) s"; }
 fi
-echo "export KSERVE_STACK_K8S_BIN='$bin'"
+print_env

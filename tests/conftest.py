@@ -3,6 +3,8 @@ stack program captured under a recording mock monitor."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -121,12 +123,30 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
 """Config variants that between them make every kind of object the program can create."""
 
 
+_CAPTURES: dict[str, Captured] = {}
+
+
+def _cache_key(stack: str, raw: dict[str, Any]) -> str:
+    """The config plus the bytes of a local model, which the program reads."""
+    key = json.dumps([stack, raw], sort_keys=True, default=str)
+    path = (raw.get("model") or {}).get("path") if isinstance(raw.get("model"), dict) else None
+    if path:
+        full = Path(path) if Path(path).is_absolute() else PROJECT_DIR / path
+        files = sorted(full.iterdir()) if full.is_dir() else [full] if full.exists() else []
+        key += hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in files if f.is_file())).hexdigest()
+    return key
+
+
 @pytest.fixture
 def run_stack(project_dir: Path) -> Callable[..., Captured]:
-    """Runs the real program for a shipped stack file, with config overrides merged on top."""
+    """Runs the real program for a shipped stack file, with config overrides merged on top.
+    Captures are shared across tests (the program is deterministic); treat them as read-only."""
 
     def run(stack: str, **overrides: Any) -> Captured:
         raw = {**stack_raw(stack), **overrides}
+        key = _cache_key(stack, raw)
+        if key in _CAPTURES:
+            return _CAPTURES[key]
         cfg = config.parse(raw, project_dir)
         loaded: list[ManifestSource] = []
 
@@ -137,6 +157,7 @@ def run_stack(project_dir: Path) -> Callable[..., Captured]:
         monitor = capture(lambda: build(cfg, load_manifest=load), stack=stack)
         captured = Captured(monitor, cfg)
         captured.loaded_manifests = loaded
+        _CAPTURES[key] = captured
         return captured
 
     return run

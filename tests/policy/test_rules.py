@@ -61,8 +61,8 @@ def test_host_path_only_when_enabled(run_stack, tmp_path):
     model_dir = tmp_path / "m"
     model_dir.mkdir()
     (model_dir / "model.joblib").write_bytes(b"x")
-    pv = run_stack("standard", model={"path": str(model_dir), "storage": {"hostPath": "/srv/m"}}).one(
-        "core/v1:PersistentVolume").inputs
+    pv = copy.deepcopy(run_stack("standard", model={"path": str(model_dir), "storage": {"hostPath": "/srv/m"}}).one(
+        "core/v1:PersistentVolume").inputs)
     pv_type = "kubernetes:core/v1:PersistentVolume"
     assert rules.host_paths(pv_type, pv) == []
     del pv["metadata"]["annotations"][rules.HOST_PATH_ANNOTATION]

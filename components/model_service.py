@@ -127,7 +127,7 @@ class ModelService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         self.namespace = None
-        if ns != "default":
+        if ns != "default" and model.create_namespace:
             self.namespace = k8s.core.v1.Namespace(
                 f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=ns), opts=child,
             )

@@ -121,6 +121,8 @@ class ModelConfig:
     min_replicas: int
     max_replicas: int
     ready_timeout: int
+    create_namespace: bool = True
+    """False when the namespace already exists and belongs to someone else."""
 
     @property
     def runtime(self) -> str:
@@ -205,7 +207,7 @@ class _Reader:
         if raw is None and default is not None:
             return default
         if raw not in choices:
-            self.fail(key, raw, f"allowed: {', '.join(choices)}")
+            self.fail(key, raw, f"allowed: {', '.join(map(str, choices))}")
             return choices[0]
         return raw
 
@@ -431,6 +433,7 @@ def _read_model(r: _Reader, raw: Any, mode: str, project_dir: Path) -> ModelConf
                               host_path=str(host_path) if host_path else None, access_mode=access),
         resources=resources, min_replicas=min_replicas, max_replicas=max_replicas,
         ready_timeout=r.integer(data.get("readyTimeoutSeconds"), "model.readyTimeoutSeconds", 600, minimum=30),
+        create_namespace=r.choice(data.get("createNamespace"), "model.createNamespace", (True, False), True),
     )
 
 

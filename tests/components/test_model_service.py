@@ -139,6 +139,12 @@ def test_host_path_volume_is_explicit(run_stack, model_dir):
     assert run.waits_for(claim, pv)
 
 
+def test_existing_namespace_is_left_alone(run_stack, model_dir):
+    run = run_stack("standard", model=model(namespace="team-a", path=str(model_dir), createNamespace=False))
+    assert not [r for r in run.of_type("core/v1:Namespace") if r.name == "model-namespace"]
+    assert run.one("InferenceService").inputs["metadata"]["namespace"] == "team-a"
+
+
 def test_other_namespace_is_created(run_stack, model_dir):
     run = run_stack("standard", model=model(name="iris", namespace="ml", path=str(model_dir)))
     ns = [r for r in run.of_type("core/v1:Namespace") if r.name == "iris-namespace"]

@@ -72,6 +72,7 @@ BAD_INPUTS = [
     ("model.maxReplicas", "two", "kserve-stack:model.maxReplicas", "whole number"),
     ("model.storage.size", "lots", "kserve-stack:model.storage.size", "quantity"),
     ("model.storage.hostPath", "relative/dir", "kserve-stack:model.storage.hostPath", "absolute"),
+    ("model.createNamespace", "no", "kserve-stack:model.createNamespace", "allowed: True, False"),
     ("model.readyTimeoutSeconds", 5, "kserve-stack:model.readyTimeoutSeconds", ">= 30"),
     ("versions.kserve", "v0.14.0", "kserve-stack:versions.kserve", "v0.15.0 to v0.20.x"),
     ("versions.kserve", "v0.21.0", "kserve-stack:versions.kserve", "v0.15.0 to v0.20.x"),

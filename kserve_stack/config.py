@@ -368,6 +368,11 @@ def _read_path_source(r: _Reader, raw: Any, project_dir: Path) -> PathSource | N
     return PathSource(path=full, files=tuple(files))
 
 
+def _boolean(value: Any) -> Any:
+    """`pulumi config set --path` stores true/false as strings unless told otherwise."""
+    return {"true": True, "false": False}.get(value.lower(), value) if isinstance(value, str) else value
+
+
 def _read_model(r: _Reader, raw: Any, mode: str, project_dir: Path) -> ModelConfig:
     data = r.obj(raw, "model", MODEL_KEYS)
     name = r.dns_label(data.get("name", "model"), "model.name", _DNS1035_LABEL, MAX_MODEL_NAME,
@@ -433,7 +438,7 @@ def _read_model(r: _Reader, raw: Any, mode: str, project_dir: Path) -> ModelConf
                               host_path=str(host_path) if host_path else None, access_mode=access),
         resources=resources, min_replicas=min_replicas, max_replicas=max_replicas,
         ready_timeout=r.integer(data.get("readyTimeoutSeconds"), "model.readyTimeoutSeconds", 600, minimum=30),
-        create_namespace=r.choice(data.get("createNamespace"), "model.createNamespace", (True, False), True),
+        create_namespace=r.choice(_boolean(data.get("createNamespace")), "model.createNamespace", (True, False), True),
     )
 
 

@@ -37,7 +37,7 @@ spec:
                 type: array
                 x-kubernetes-list-type: map
                 x-kubernetes-list-map-keys: [name]
-                items: {type: object, properties: {name: {type: string}, number: {type: integer}}}
+                items: {type: object, required: [name], properties: {name: {type: string}, number: {type: integer}}}
               env: {type: object, additionalProperties: {type: object, properties: {value: {type: string}}}}
               config: {type: object, x-kubernetes-preserve-unknown-fields: true, properties: {mode: {type: string}}}
   - name: v0

@@ -15,4 +15,5 @@ SCHEMA_VARIANTS: list[tuple[str, dict[str, Any]]] = [
                               "imagePath": "/models/iris", "storage": {"hostPath": "/srv/models", "size": "1Gi"}},
                     "gateway": {"tlsIssuer": {"kind": "Issuer", "name": "my-issuer"}}, "readiness": "skip"}),
 ]
+INDEXES = range(len(SCHEMA_VARIANTS))
 IDS = [f"{stack}-{i}" for i, (stack, _) in enumerate(SCHEMA_VARIANTS)]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The model server's own virtualenv: the real KServe Python server at the version the stack
-# pins, with the scikit-learn its sklearn runtime pins. Its gRPC/protobuf pins differ from
-# Pulumi's, so it lives apart from .venv, in the cache outside the repo, keyed by versions.
+# pins, with the scikit-learn its sklearn runtime pins. It lives apart from .venv so the
+# runtime's pins never move with Pulumi's (grpcio, protobuf), in the cache outside the repo,
+# keyed by versions.
 # Prints the virtualenv's python on its last line.
 set -euo pipefail
 KSERVE_VERSION=0.20.0

@@ -5,8 +5,8 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from kserve_stack import config
-from kserve_stack.stack import build
+from settings import config
+from stack import build
 
 raw = {
     key.split(":", 1)[1]: value

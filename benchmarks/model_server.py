@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import joblib  # noqa: E402
 
-from kserve_stack.model_server import model_file  # noqa: E402
+from tools.model_server import model_file  # noqa: E402
 
 BODY = json.dumps({"instances": ["sparrow", "elephant", "sunflower"]}).encode()
 PATH = "/v1/models/model:predict"
@@ -71,7 +71,7 @@ def main() -> None:
 
     port, grpc = free_port(), free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "kserve_stack.model_server", "--model_dir", str(ROOT / "model"),
+        [sys.executable, "-m", "tools.model_server", "--model_dir", str(ROOT / "model"),
          "--model_name", "model", "--http_port", str(port), "--grpc_port", str(grpc), "--workers", "1"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kserve_stack.graph import capture, program_for  # noqa: E402
+from tools.graph import capture, program_for  # noqa: E402
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from components.charts import install_chart, namespace, registry_image
 from components.readiness import await_annotations
-from kserve_stack.versions import ChartSource
+from settings.versions import ChartSource
 
 NAMESPACE = "cert-manager"
 SELF_SIGNED_ISSUER = "kserve-stack-selfsigned"

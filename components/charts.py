@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.readiness import chart_transform
-from kserve_stack.versions import ChartSource
+from settings.versions import ChartSource
 
 
 def install_chart(

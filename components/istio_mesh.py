@@ -9,8 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.charts import install_chart, namespace
-from kserve_stack.config import ServiceType
-from kserve_stack.versions import ChartSource, Mode
+from settings.config import ServiceType
+from settings.versions import ChartSource, Mode
 
 NAMESPACE = "istio-system"
 INGRESS_GATEWAY = "istio-ingressgateway"

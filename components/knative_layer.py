@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 from components.charts import install_chart, namespace
 from components.readiness import await_annotations
-from kserve_stack.versions import ChartSource
+from settings.versions import ChartSource
 
 OPERATOR_NAMESPACE = "knative-operator"
 SERVING_NAMESPACE = "knative-serving"

@@ -11,9 +11,9 @@ import pulumi_kubernetes as k8s
 
 from components.charts import install_chart, namespace, registry_image
 from components.readiness import await_annotations
-from kserve_stack.config import ServiceType, TlsIssuer
-from kserve_stack.versions import RUNTIMES, ChartSource, Mode
-from kserve_stack.versions import KServeRelease as Release
+from settings.config import ServiceType, TlsIssuer
+from settings.versions import RUNTIMES, ChartSource, Mode
+from settings.versions import KServeRelease as Release
 
 NAMESPACE = "kserve"
 GATEWAY = "kserve-ingress-gateway"

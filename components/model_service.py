@@ -15,8 +15,8 @@ import pulumi_kubernetes as k8s
 
 from components.charts import registry_image
 from components.readiness import SKIP_AWAIT, await_annotations
-from kserve_stack.config import ImageSource, ModelConfig, PathSource, UriSource
-from kserve_stack.versions import IMAGES, Mode
+from settings.config import ImageSource, ModelConfig, PathSource, UriSource
+from settings.versions import IMAGES, Mode
 
 MOUNT = "/mnt/models"
 HOST_PATH_ANNOTATION = "kserve-stack/host-path"
@@ -292,7 +292,7 @@ class ModelService(pulumi.ComponentResource):
                     return "echo 'smokeTest on: the gateway has no load-balancer address' >&2; exit 1"
                 return "echo 'smoke test skipped: the gateway has no load-balancer address'"
             url = f"http://{address}{predict_path(args.model)}"
-            cmd = ["python3", "-m", "kserve_stack.predict", "--url", url, "--host", self.host,
+            cmd = ["python3", "-m", "tools.predict", "--url", url, "--host", self.host,
                    "--protocol", args.model.protocol, *words]
             if expected is not None:
                 cmd += ["--expect", ",".join(str(p) for p in expected)]

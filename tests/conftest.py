@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from kserve_stack import config
-from kserve_stack.graph import RecordingMonitor, Registration, capture
-from kserve_stack.stack import build
-from kserve_stack.versions import ManifestSource
+from settings import config
+from settings.versions import ManifestSource
+from stack import build
+from tools.graph import RecordingMonitor, Registration, capture
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SHARED_DIR = Path(os.environ.get("KSERVE_STACK_SHARED", PROJECT_DIR.parent / "shared"))

@@ -1,5 +1,5 @@
 from components.cert_manager import CertManagerArgs, chart_values
-from kserve_stack.versions import DEFAULT_CHARTS
+from settings.versions import DEFAULT_CHARTS
 
 
 def test_chart_installs_crds_and_removes_them_on_destroy(run_stack):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kserve_stack.versions import CHART_VALUE_KEYS, default_versions
+from settings.versions import CHART_VALUE_KEYS, default_versions
 
 VARIANTS = [
     ("standard", {}),

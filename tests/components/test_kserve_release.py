@@ -13,7 +13,7 @@ CASES = {
 
 
 def versions_for(kserve: str, run_stack) -> dict:
-    from kserve_stack.versions import default_versions
+    from settings.versions import default_versions
 
     return default_versions(kserve)
 

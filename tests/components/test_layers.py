@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kserve_stack.graph import layer_edges
+from tools.graph import layer_edges
 
 ALL_LAYERS = {"CertManager", "IstioMesh", "GatewayLayer", "KnativeLayer", "KServeRelease", "ModelService"}
 LAYERS = {
@@ -90,7 +90,7 @@ def test_serverless_resource_edges(run_stack):
 
 
 def test_critical_path_ends_at_the_model(run_stack):
-    from kserve_stack.graph import critical_path
+    from tools.graph import critical_path
 
     run = run_stack("standard")
     path = [run.regs[u].name for u in critical_path(run.regs)]

@@ -100,7 +100,7 @@ def test_model_change_renames_the_copy_job_and_rolls_the_predictor(run_stack, mo
 def test_smoke_test_uses_the_models_own_sample(run_stack, model_dir):
     run = run_stack("standard", model=model(path=str(model_dir)), smokeTest="on")
     create = run.one("command:local:Command").inputs["create"]
-    assert "python3 -m kserve_stack.predict --url http://192.0.2.10/v1/models/model:predict" in create
+    assert "python3 -m tools.predict --url http://192.0.2.10/v1/models/model:predict" in create
     assert "--host model-default.example.com" in create and create.endswith("a b --expect 1,0")
 
 

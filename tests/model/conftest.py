@@ -32,7 +32,7 @@ def free_port() -> int:
 def start_server(python: str, model_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
     http_port, grpc_port = free_port(), free_port()
     proc = subprocess.Popen(
-        [python, "-m", "kserve_stack.model_server", "--model_dir", str(model_dir), "--model_name", "model",
+        [python, "-m", "tools.model_server", "--model_dir", str(model_dir), "--model_name", "model",
          "--http_port", str(http_port), "--grpc_port", str(grpc_port), "--workers", "1"],
         cwd=PROJECT_DIR, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )

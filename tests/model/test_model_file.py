@@ -22,7 +22,7 @@ LOAD_AS_RUNTIME = """
 import json, sys
 from pathlib import Path
 import joblib
-from kserve_stack.model_server import model_file
+from tools.model_server import model_file
 model = joblib.load(model_file(Path(sys.argv[1])))
 words = ["bear", "elephant", "tiger", "eagle", "parrot", "sparrow", "rose", "sunflower"]
 print(json.dumps({"all": dict(zip(words, map(int, model.predict(words)))),

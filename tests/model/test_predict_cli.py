@@ -15,7 +15,7 @@ from tests.conftest import PROJECT_DIR
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kserve_stack.predict", *args], cwd=PROJECT_DIR,
+    return subprocess.run([sys.executable, "-m", "tools.predict", *args], cwd=PROJECT_DIR,
                           capture_output=True, text=True, timeout=60, env=env)
 
 

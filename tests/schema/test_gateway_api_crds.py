@@ -8,7 +8,7 @@ import re
 
 import yaml
 
-from kserve_stack.versions import GATEWAY_API_FILES
+from settings.versions import GATEWAY_API_FILES
 from tests.schema.variants import SCHEMA_VARIANTS
 
 RELEASE = "v1.5.1"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kserve_stack import manifests
-from kserve_stack.versions import GATEWAY_API_FILES, ManifestSource, gateway_api_manifest
+from settings import manifests
+from settings.versions import GATEWAY_API_FILES, ManifestSource, gateway_api_manifest
 from tests.conftest import UPSTREAM_CRDS
 
 

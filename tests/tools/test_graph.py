@@ -5,7 +5,7 @@ import sys
 
 
 def test_graph_command_prints_layers_and_critical_path(project_dir):
-    out = subprocess.run([sys.executable, "-m", "kserve_stack.graph", "serverless"], cwd=project_dir,
+    out = subprocess.run([sys.executable, "-m", "tools.graph", "serverless"], cwd=project_dir,
                          capture_output=True, text=True, check=True).stdout
     assert "KnativeLayer   waits for: IstioMesh" in out
     assert "GatewayLayer" not in out

@@ -2,7 +2,7 @@
 `kserve-sklearnserver` runtime loads it: exactly one .joblib/.pkl/.pickle file in the
 directory, read with joblib. Runs in the model virtualenv (scripts/model_env.sh):
 
-    python -m kserve_stack.model_server --model_dir model --model_name model --http_port 8080
+    python -m tools.model_server --model_dir model --model_name model --http_port 8080
 """
 
 from __future__ import annotations

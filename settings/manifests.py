@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from kserve_stack.versions import ManifestSource
+from settings.versions import ManifestSource
 
 
 class ManifestError(RuntimeError):

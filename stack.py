@@ -21,9 +21,9 @@ from components.kserve_release import (
     NAMESPACE as KSERVE_NAMESPACE,
 )
 from components.model_service import SAMPLE, ModelService, ModelServiceArgs
-from kserve_stack import manifests
-from kserve_stack.config import StackConfig, TlsIssuer
-from kserve_stack.versions import ManifestSource
+from settings import manifests
+from settings.config import StackConfig, TlsIssuer
+from settings.versions import ManifestSource
 
 Loader = Callable[[ManifestSource], list[dict[str, Any]]]
 

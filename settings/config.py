@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
-from kserve_stack import versions as v
+from settings import versions as v
 
 PROJECT = "kserve-stack"
 MODEL_FILE_SUFFIXES = (".joblib", ".pkl", ".pickle")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kserve_stack import config
-from kserve_stack.config import ConfigError, parse, parse_quantity
+from settings import config
+from settings.config import ConfigError, parse, parse_quantity
 from tests.conftest import stack_raw
 
 

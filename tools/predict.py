@@ -1,8 +1,8 @@
 """Call the served model and print each word with its label.
 
-    python -m kserve_stack.predict --stack standard                 # URL and gateway from the stack outputs
-    python -m kserve_stack.predict --url URL --host HOST [WORDS...] # e.g. through kubectl port-forward
-    python -m kserve_stack.predict ... --expect 1,0,2               # exit 1 unless the answer matches
+    python -m tools.predict --stack standard                 # URL and gateway from the stack outputs
+    python -m tools.predict --url URL --host HOST [WORDS...] # e.g. through kubectl port-forward
+    python -m tools.predict ... --expect 1,0,2               # exit 1 unless the answer matches
 
 Standard library only, so the stack's post-deploy smoke test runs it with any python3.
 """

@@ -1,7 +1,7 @@
 """The stack's resource graph, captured by running the program against a recording mock
 monitor: what is registered, under which layer, and which resources each one waits for.
 
-`python -m kserve_stack.graph standard` prints the layer graph and its longest chain of
+`python -m tools.graph standard` prints the layer graph and its longest chain of
 readiness gates, the deploy's critical path. The tests use the same capture.
 """
 
@@ -160,8 +160,8 @@ def describe(urn: str, regs: dict[str, Registration]) -> str:
 def program_for(stack_file: Path) -> Callable[[], dict[str, Any]]:
     """The real program for a stack file, with the Gateway API CRDs read from a local manifest
     when the stack names one, or else replaced by an empty list (the graph does not need them)."""
-    from kserve_stack import config, manifests
-    from kserve_stack.stack import build
+    from settings import config, manifests
+    from stack import build
 
     cfg = config.from_stack_file(stack_file)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import chart_order
 from components.readiness import chart_transform
 from settings.versions import ChartSource
 
@@ -24,9 +26,13 @@ def install_chart(
     depends_on: Sequence[pulumi.Resource] = (),
     release_name: str | None = None,
     webhooks: Iterable[str] = (),
+    transforms: Sequence[pulumi.ResourceTransform] = (),
+    depends_on_within: Mapping[str, str] | None = None,
 ) -> k8s.helm.v4.Chart:
     """helm.v4.Chart renders in the provider and registers each object as its own
-    resource, so previews show per-object diffs and readiness gates apply per object."""
+    resource, so previews show per-object diffs and readiness gates apply per object.
+    `depends_on_within` maps a kind to the objects of the same chart it must wait for
+    (see chart_order)."""
     return k8s.helm.v4.Chart(
         resource_name,
         chart=source.reference(),
@@ -36,12 +42,25 @@ def install_chart(
         namespace=namespace,
         values=dict(values),
         skip_await=not waits,
+        post_renderer=order_within(depends_on_within) if depends_on_within else None,
         opts=pulumi.ResourceOptions(
             parent=parent,
             depends_on=list(depends_on),
-            transforms=[chart_transform(waits, webhooks)],
+            transforms=[chart_transform(waits, webhooks), leave_to_controllers, *transforms],
         ),
     )
+
+
+def order_within(rules: Mapping[str, str]) -> k8s.helm.v4.PostRendererArgs:
+    """The chart_order post-renderer, passed as source (not a path) so the Chart's inputs are
+    the same on every machine."""
+    source = Path(chart_order.__file__).read_text()
+    return k8s.helm.v4.PostRendererArgs(command="python3", args=["-c", source, *(f"{k}={v}" for k, v in rules.items())])
+
+
+def depends_on_ref(kind: str, name: str, group: str = "", namespace: str | None = None) -> str:
+    """An object reference in the depends-on annotation's format."""
+    return f"{group}/namespaces/{namespace}/{kind}/{name}" if namespace else f"{group}/{kind}/{name}"
 
 
 def namespace(resource_name: str, name: str, parent: pulumi.Resource,
@@ -60,3 +79,30 @@ def registry_image(registry: str | None, image: str) -> str:
     first, _, rest = image.partition("/")
     path = rest if rest and ("." in first or ":" in first or first == "localhost") else image
     return f"{registry}/{path}"
+
+
+ObjectPatch = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+"""(kind, rendered object properties) → new properties, or None to keep them."""
+
+
+def patch_objects(patch: ObjectPatch) -> pulumi.ResourceTransform:
+    """A chart transform from a function over one rendered Kubernetes object."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if not args.custom or not args.type_.startswith("kubernetes:"):
+            return None
+        props = patch(args.type_.rsplit(":", 1)[-1], dict(args.props))
+        return None if props is None else pulumi.ResourceTransformResult(props=props, opts=args.opts)
+
+    return transform
+
+
+def _without_aggregated_rules(kind: str, props: dict[str, Any]) -> dict[str, Any] | None:
+    """The aggregation controller owns the `rules` of a ClusterRole with an `aggregationRule`;
+    a chart's `rules: []` for it would be a diff on every preview and wipe them on every up."""
+    if kind == "ClusterRole" and props.get("aggregationRule") and "rules" in props:
+        return {k: v for k, v in props.items() if k != "rules"}
+    return None
+
+
+leave_to_controllers = patch_objects(_without_aggregated_rules)

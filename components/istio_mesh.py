@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.charts import install_chart, namespace
+from components.charts import install_chart, namespace, patch_objects
 from settings.config import ServiceType
 from settings.versions import ChartSource, Mode
 
@@ -33,12 +33,17 @@ def istiod_values(args: IstioMeshArgs) -> dict:
     return {"global": {"hub": f"{args.image_registry}/istio"}} if args.image_registry else {}
 
 
-def gateway_values(args: IstioMeshArgs) -> dict:
-    return {
-        "name": INGRESS_GATEWAY,
-        "labels": {"app": INGRESS_GATEWAY, "istio": "ingressgateway"},
-        "service": {"type": args.service_type},
-    }
+def gateway_service_type(service_type: ServiceType) -> pulumi.ResourceTransform:
+    """Sets the type on the chart's Service. Not through the chart's `service.type` value: the
+    `gateway` charts of Istio 1.22 to 1.27.0 fail their own values schema on any top-level
+    value with the Helm inside the provider (istio/istio#57354)."""
+
+    def patch(kind: str, props: dict) -> dict | None:
+        if kind != "Service":
+            return None
+        return {**props, "spec": {**(props.get("spec") or {}), "type": service_type}}
+
+    return patch_objects(patch)
 
 
 class IstioMesh(pulumi.ComponentResource):
@@ -69,10 +74,11 @@ class IstioMesh(pulumi.ComponentResource):
         self.ingress_gateway = None
         self.ingress_class = None
         if args.mode == "serverless":
+            # The release name gives the chart's name and its `istio=ingressgateway` label.
             self.ingress_gateway = install_chart(
-                f"{name}-ingressgateway", args.charts["istioGateway"], args.version, NAMESPACE,
-                gateway_values(args), waits=args.waits, parent=self,
-                depends_on=[self.istiod], release_name=INGRESS_GATEWAY,
+                f"{name}-ingressgateway", args.charts["istioGateway"], args.version, NAMESPACE, {},
+                waits=args.waits, parent=self, depends_on=[self.istiod], release_name=INGRESS_GATEWAY,
+                transforms=[gateway_service_type(args.service_type)],
             )
             self.ingress_class = k8s.networking.v1.IngressClass(
                 f"{name}-ingress-class",

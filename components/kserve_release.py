@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.charts import install_chart, namespace, registry_image
+from components.charts import depends_on_ref, install_chart, namespace, registry_image
 from components.readiness import await_annotations
 from settings.config import ServiceType, TlsIssuer
-from settings.versions import RUNTIMES, ChartSource, Mode
+from settings.versions import ChartSource, Mode
 from settings.versions import KServeRelease as Release
 
 NAMESPACE = "kserve"
@@ -64,11 +64,20 @@ def controller_values(args: KServeReleaseArgs) -> dict:
         kserve["controller"]["image"] = registry_image(args.image_registry, "kserve/kserve-controller")
         for key, image in (("storage", "storage-initializer"), ("agent", "agent"), ("router", "router")):
             kserve[key] = {"image": registry_image(args.image_registry, f"kserve/{image}")}
-    if args.release.runtimes_chart is None:
-        # One chart holds the runtimes and the webhook that validates them, so they would
-        # race it; the stack creates the sklearn runtime itself once the webhook serves.
-        kserve["servingruntime"] = {name: {"disabled": True} for name in RUNTIMES}
+    if args.release.runtimes_chart is None and args.image_registry:
+        kserve["servingruntime"] = {"sklearnserver": {"image": registry_image(args.image_registry,
+                                                                              "kserve/sklearnserver")}}
     return {"kserve": kserve}
+
+
+RUNTIMES_WAIT_FOR = ",".join((
+    depends_on_ref("Deployment", "kserve-controller-manager", "apps", NAMESPACE),
+    depends_on_ref("ValidatingWebhookConfiguration", "clusterservingruntime.serving.kserve.io",
+                   "admissionregistration.k8s.io"),
+))
+"""In v0.15/v0.16 one chart holds the ClusterServingRuntimes and the webhook that validates
+them (failurePolicy Fail): the runtimes wait for the controller that serves it and for the
+webhook's CA bundle."""
 
 
 def runtime_values(args: KServeReleaseArgs) -> dict:
@@ -76,26 +85,6 @@ def runtime_values(args: KServeReleaseArgs) -> dict:
     if args.image_registry:
         values["sklearnserver"] = {"image": registry_image(args.image_registry, "kserve/sklearnserver")}
     return {"kserve": {"servingruntime": values}}
-
-
-def sklearn_runtime(args: KServeReleaseArgs) -> dict:
-    """The `kserve-sklearnserver` ClusterServingRuntime, for releases whose chart bundles it."""
-    image = registry_image(args.image_registry, f"kserve/sklearnserver:{args.release.version}")
-    return {
-        "annotations": {"prometheus.kserve.io/port": "8080", "prometheus.kserve.io/path": "/metrics"},
-        "supportedModelFormats": [{"name": "sklearn", "version": "1", "autoSelect": True, "priority": 1}],
-        "protocolVersions": ["v1", "v2"],
-        "containers": [{
-            "name": "kserve-container",
-            "image": image,
-            "args": ["--model_name={{.Name}}", "--model_dir=/mnt/models", "--http_port=8080"],
-            "securityContext": {
-                "allowPrivilegeEscalation": False, "privileged": False, "runAsNonRoot": True,
-                "capabilities": {"drop": ["ALL"]},
-            },
-            "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
-        }],
-    }
 
 
 class KServeRelease(pulumi.ComponentResource):
@@ -106,7 +95,8 @@ class KServeRelease(pulumi.ComponentResource):
     namespace: k8s.core.v1.Namespace
     crds: k8s.helm.v4.Chart
     controller: k8s.helm.v4.Chart
-    runtimes: k8s.helm.v4.Chart | k8s.apiextensions.CustomResource
+    runtimes: k8s.helm.v4.Chart | None
+    """None where the controller chart holds the runtimes (v0.15, v0.16)."""
     certificate: k8s.apiextensions.CustomResource | None
     gateway: k8s.apiextensions.CustomResource | None
 
@@ -122,20 +112,13 @@ class KServeRelease(pulumi.ComponentResource):
             f"{name}-controller", args.charts["kserve"], version, NAMESPACE, controller_values(args),
             waits=args.waits, parent=self, release_name="kserve", webhooks=WEBHOOKS,
             depends_on=[self.crds, *args.cert_manager, *args.ingress_api],
+            depends_on_within=None if args.release.runtimes_chart else {"ClusterServingRuntime": RUNTIMES_WAIT_FOR},
         )
+        self.runtimes = None
         if args.release.runtimes_chart:
             self.runtimes = install_chart(
                 f"{name}-runtimes", args.charts["kserveRuntimes"], version, NAMESPACE, runtime_values(args),
                 waits=args.waits, parent=self, depends_on=[self.controller], release_name="kserve-runtime-configs",
-            )
-        else:
-            self.runtimes = k8s.apiextensions.CustomResource(
-                f"{name}-runtimes",
-                api_version="serving.kserve.io/v1alpha1",
-                kind="ClusterServingRuntime",
-                metadata={"name": "kserve-sklearnserver", "annotations": await_annotations(args.waits)},
-                spec=sklearn_runtime(args),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.controller]),
             )
         self.certificate = None
         self.gateway = None

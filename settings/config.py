@@ -28,7 +28,7 @@ STORAGE_URI_SCHEMES = (
 FORMATS = {"sklearn": "kserve-sklearnserver"}
 """Model format → the ClusterServingRuntime that serves it (pinned so v2 keeps the sklearn server)."""
 
-RESERVED_NAMESPACES = ("kserve", "kube-system", "istio-system", "cert-manager", "knative-serving")
+RESERVED_NAMESPACES = ("kserve", "kube-system", "istio-system", "cert-manager", "knative-operator", "knative-serving")
 """Namespaces the stack's own layers use; KServe's pod webhook skips the control-plane one."""
 
 Readiness = Literal["wait", "skip"]

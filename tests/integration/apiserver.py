@@ -30,9 +30,13 @@ def free_port() -> int:
 class LocalApiServer:
     """Start with `with LocalApiServer(bin_dir) as api:`; `api.kubeconfig` is a kubeconfig path."""
 
-    def __init__(self, bin_dir: Path, controller_manager: bool = True):
+    def __init__(self, bin_dir: Path, controller_manager: bool = True, admission_webhooks: bool = True):
+        """`admission_webhooks=False` stops the API server calling webhooks: the webhook
+        configurations a chart installs are still created and validated, but no pod runs here
+        to answer them, so with the calls on every object they intercept would be refused."""
         self.bin_dir = Path(bin_dir)
         self.with_controller_manager = controller_manager
+        self.admission_webhooks = admission_webhooks
         self.procs: list[subprocess.Popen] = []
         self.dir = Path(tempfile.mkdtemp(prefix="kserve-stack-apiserver-"))
         self.port = free_port()
@@ -79,6 +83,8 @@ class LocalApiServer:
             f"--service-account-signing-key-file={d / 'sa.key'}",
             "--service-account-issuer=https://kubernetes.default.svc", "--service-cluster-ip-range=10.0.0.0/24",
             "--advertise-address=127.0.0.1", "--allow-privileged=true",
+            *([] if self.admission_webhooks else
+              ["--disable-admission-plugins=ValidatingAdmissionWebhook,MutatingAdmissionWebhook"]),
         ])
         self.kubeconfig.write_text(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n"

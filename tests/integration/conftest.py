@@ -1,5 +1,5 @@
-"""The real API server fixture. In CI a missing toolchain fails; elsewhere it skips and says
-how to build it."""
+"""The real API server and the real Pulumi engine, both built by scripts/toolchain.sh. In CI a
+missing tool fails the run; elsewhere the tests that need it skip and say how to build it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.integration.apiserver import LocalApiServer
+from tests.integration.engine import Engine, EngineMissing, Toolchain
+
+
+def _missing(message: str):
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -17,10 +24,7 @@ def k8s_bin() -> Path:
     missing = not value or not all((Path(value) / b).exists()
                                    for b in ("etcd", "kube-apiserver", "kube-controller-manager"))
     if missing:
-        message = "etcd/kube-apiserver not built: run `eval \"$(bash scripts/toolchain.sh)\"` (or bash scripts/test.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing("etcd/kube-apiserver not built: run `eval \"$(bash scripts/toolchain.sh)\"` (or bash scripts/test.sh)")
     return Path(value)
 
 
@@ -28,3 +32,14 @@ def k8s_bin() -> Path:
 def apiserver(k8s_bin):
     with LocalApiServer(k8s_bin) as api:
         yield api
+
+
+@pytest.fixture(scope="session")
+def pulumi_engine(tmp_path_factory) -> Engine:
+    """One PULUMI_HOME with the kubernetes plugin installed, for every engine test."""
+    try:
+        toolchain = Toolchain.from_env()
+    except EngineMissing as err:
+        _missing(str(err))
+    home = tmp_path_factory.mktemp("pulumi-home")
+    return Engine(toolchain, home, kubeconfig=home / "no-cluster")

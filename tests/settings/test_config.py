@@ -58,6 +58,7 @@ BAD_INPUTS = [
     ("model.namespace", "Team_A", "kserve-stack:model.namespace", "DNS-1123"),
     ("model.namespace", "n" * 64, "kserve-stack:model.namespace", "at most 63"),
     ("model.namespace", "kserve", "kserve-stack:model.namespace", "reserved"),
+    ("model.namespace", "knative-operator", "kserve-stack:model.namespace", "reserved"),
     ("model.format", "tensorflow", "kserve-stack:model.format", "allowed: sklearn"),
     ("model.protocol", "v3", "kserve-stack:model.protocol", "allowed: v1, v2"),
     ("model.storageUri", "ftp://host/model", "kserve-stack:model", "exactly one model source"),

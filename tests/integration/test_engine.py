@@ -1,0 +1,187 @@
+"""The program run the way a user runs it: the real Pulumi engine and kubernetes provider, the
+real upstream Helm charts (from shared/upstream-charts, as released), a real kube-apiserver.
+
+Per stack: `pulumi preview`, `up`, `preview --expect-no-changes`, what the API server then
+holds, `destroy`, what is left (exactly what the README says stays), and a second `up` on
+the same API server, which must work after a destroy.
+
+No pod can run here, so the API server runs with webhook admission off (the webhook
+configurations the charts install are still created and validated; nothing is there to
+answer them) and the stack with `readiness: skip` and `smokeTest: off`. The provider is the
+4.25 build (see engine.py); 4.34 refuses to create an object that already exists where 4.25
+adopts it, so before every `up` the objects the preview plans to create are looked up in the
+API server and none may exist.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from settings import versions
+from tests.conftest import PROJECT_DIR, SHARED_DIR
+from tests.integration.apiserver import LocalApiServer
+from tests.integration.engine import Engine, Project, planned_objects, state_objects
+
+UPSTREAM_CHARTS = SHARED_DIR / "upstream-charts"
+CASES = [("standard", "v0.20.0"), ("serverless", "v0.20.0"), ("standard", "v0.16.0"), ("serverless", "v0.15.2")]
+"""Both modes on the newest release; the two older releases whose one `kserve` chart holds
+the serving runtimes, one per mode (v0.15 also brings Istio 1.23 and Knative operator 1.15)."""
+
+UNTRACKED_KINDS = {"Event", "Lease", "EndpointSlice", "Endpoints", "ComponentStatus"}
+"""Written by controllers as they go; not objects a stack owns."""
+
+
+def stack_config(mode: str, release: str) -> dict:
+    """The shipped stack file, pointed at the real charts of one KServe release."""
+    config = yaml.safe_load((PROJECT_DIR / f"Pulumi.{mode}.yaml").read_text())["config"]
+    charts = UPSTREAM_CHARTS / release
+    sources = {key: {"path": str(charts / key)} for key in versions.DEFAULT_CHARTS if (charts / key).is_dir()}
+    sources["gatewayApiCrds"] = {"path": str(UPSTREAM_CHARTS / "v0.20.0" / "gatewayApiCrds")}
+    return {
+        **config,
+        "kserve-stack:readiness": "skip",
+        "kserve-stack:smokeTest": "off",
+        "kserve-stack:versions": {"kserve": release},
+        "kserve-stack:sources": sources,
+    }
+
+
+def inventory(api) -> set[tuple[str, str, str, str]]:
+    """(apiVersion, kind, namespace, name) of every object the API server holds."""
+    from kubernetes import dynamic
+
+    dyn = dynamic.DynamicClient(api)
+    found = set()
+    for resource in dyn.resources.search():
+        if "list" not in (resource.verbs or []) or "/" in resource.name or resource.kind in UNTRACKED_KINDS:
+            continue
+        if resource.group_version != resource.client.preferred_version_for(resource.group):
+            continue
+        for item in resource.get().items:
+            found.add((resource.group_version, resource.kind, item.metadata.namespace or "", item.metadata.name))
+    return found
+
+
+def existing(api, objects: list[dict]) -> list[str]:
+    """Those of `objects` that the API server already holds."""
+    from kubernetes import dynamic
+    from kubernetes.client.exceptions import ApiException
+
+    dyn = dynamic.DynamicClient(api)
+    out = []
+    for obj in objects:
+        meta = obj["metadata"]
+        if not meta.get("name"):
+            continue
+        resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        try:
+            if resource.namespaced:
+                resource.get(name=meta["name"], namespace=meta.get("namespace") or "default")
+            else:
+                resource.get(name=meta["name"])
+        except ApiException as err:
+            if err.status == 404:
+                continue
+            raise
+        except dynamic.exceptions.NotFoundError:
+            continue
+        out.append(f"{obj['kind']} {meta.get('namespace', '')}/{meta['name']}".replace(" /", " "))
+    return out
+
+
+def up_without_adopting(project: Project, api) -> None:
+    """`pulumi up`, after checking that no object it will create already exists (4.34's rule)."""
+    planned = planned_objects(project.preview("--json").json())
+    assert planned, "the preview plans to create nothing"
+    taken = existing(api, planned)
+    assert not taken, f"objects the stack would create already exist (a 4.34 provider refuses them): {taken}"
+    project.up()
+
+
+def owners(state: list[dict]) -> dict[tuple[str, str, str, str], list[str]]:
+    """Live object → the URNs of the stack resources that manage it."""
+    out: dict[tuple[str, str, str, str], list[str]] = {}
+    for urn, obj in state_objects(state).items():
+        group = obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""
+        key = (group, obj["kind"], obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
+        out.setdefault(key, []).append(urn)
+    return out
+
+
+def check_installed(api, project: Project, mode: str, release: str) -> None:
+    from kubernetes import client
+
+    stack = yaml.safe_load((PROJECT_DIR / f"Pulumi.{mode}.yaml").read_text())["config"]["kserve-stack:model"]
+    deploy_mode = versions.kserve_release(release).deployment_mode(mode)
+    custom, core, apps = client.CustomObjectsApi(api), client.CoreV1Api(api), client.AppsV1Api(api)
+
+    isvc = custom.get_namespaced_custom_object("serving.kserve.io", "v1beta1", "default", "inferenceservices", "model")
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == deploy_mode
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["minReplicas"] == stack["minReplicas"] and predictor["maxReplicas"] == stack["maxReplicas"]
+    assert predictor["model"] == {
+        "modelFormat": {"name": "sklearn"}, "protocolVersion": "v1", "runtime": "kserve-sklearnserver",
+        "storageUri": "pvc://model-model-store/model", "resources": stack["resources"],
+    }
+    deploy = json.loads(core.read_namespaced_config_map("inferenceservice-config", "kserve").data["deploy"])
+    assert deploy["defaultDeploymentMode"] == deploy_mode
+
+    runtime = custom.get_cluster_custom_object("serving.kserve.io", "v1alpha1", "clusterservingruntimes",
+                                               "kserve-sklearnserver")
+    assert not runtime["spec"].get("disabled"), "the sklearn runtime is disabled"
+    assert any(f["name"] == "sklearn" for f in runtime["spec"]["supportedModelFormats"])
+
+    deployments = {(d.metadata.namespace, d.metadata.name) for d in apps.list_deployment_for_all_namespaces().items}
+    expected = {("cert-manager", "cert-manager"), ("cert-manager", "cert-manager-webhook"),
+                ("cert-manager", "cert-manager-cainjector"), ("istio-system", "istiod"),
+                ("kserve", "kserve-controller-manager")}
+    if mode == "serverless":
+        expected |= {("istio-system", "istio-ingressgateway"), ("knative-operator", "knative-operator"),
+                     ("knative-operator", "operator-webhook")}
+    assert expected <= deployments, f"missing deployments: {expected - deployments}"
+    assert custom.get_cluster_custom_object("cert-manager.io", "v1", "clusterissuers", "kserve-stack-selfsigned")
+    if mode == "standard":
+        gateway = custom.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", "kserve", "gateways",
+                                                      "kserve-ingress-gateway")
+        assert gateway["spec"]["gatewayClassName"] == "istio"
+        assert custom.get_cluster_custom_object("gateway.networking.k8s.io", "v1", "gatewayclasses", "istio")
+    else:
+        serving = custom.get_namespaced_custom_object("operator.knative.dev", "v1beta1", "knative-serving",
+                                                      "knativeservings", "knative-serving")
+        assert serving["spec"]["config"]["domain"] == {"example.com": ""}
+        assert serving["spec"]["ingress"]["istio"]["enabled"] is True
+
+    shared = {key: urns for key, urns in owners(project.state()).items() if len(urns) > 1}
+    assert not shared, f"objects managed by more than one resource: {shared}"
+
+
+@pytest.fixture
+def cluster(k8s_bin):
+    with LocalApiServer(k8s_bin, admission_webhooks=False) as api:
+        yield api
+
+
+@pytest.mark.parametrize(("mode", "release"), CASES, ids=[f"{m}-{r}" for m, r in CASES])
+def test_preview_up_no_change_destroy_and_up_again(mode, release, cluster, pulumi_engine, tmp_path):
+    api = cluster.client()
+    engine = Engine(pulumi_engine.toolchain, pulumi_engine.home, cluster.kubeconfig, state=tmp_path / "state")
+    project = engine.project(tmp_path / "project", mode, stack_config(mode, release))
+    before = inventory(api)
+
+    up_without_adopting(project, api)
+    project.preview("--expect-no-changes", "--diff")
+    outputs = project.outputs()
+    assert outputs["mode"] == mode and outputs["kserve_version"] == release
+    sep = "-" if mode == "standard" else "."
+    assert outputs["predict_url"] == f"http://model{sep}default.example.com/v1/models/model:predict"
+    check_installed(api, project, mode, release)
+
+    project.destroy()
+    left = {obj for obj in inventory(api) - before}
+    assert not left, f"left behind after destroy: {sorted(left)}"
+
+    up_without_adopting(project, api)
+    check_installed(api, project, mode, release)

@@ -49,7 +49,8 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str,
         gateway_service = (KSERVE_NAMESPACE, GATEWAY_SERVICE)
     else:
         knative = KnativeLayer("knative", KnativeLayerArgs(
-            version=cfg.versions.knative, chart=cfg.charts["knativeOperator"], domain=cfg.domain,
+            version=cfg.versions.knative, serving_version=cfg.versions.knative_serving,
+            chart=cfg.charts["knativeOperator"], domain=cfg.domain,
             waits=waits, istio=istio.ready,
         ))
         ingress_api = [knative]

@@ -46,7 +46,7 @@ def install_chart(
         opts=pulumi.ResourceOptions(
             parent=parent,
             depends_on=list(depends_on),
-            transforms=[chart_transform(waits, webhooks), leave_to_controllers, *transforms],
+            transforms=[chart_transform(waits, webhooks), leave_to_controllers, delete_on_destroy, *transforms],
         ),
     )
 
@@ -106,3 +106,22 @@ def _without_aggregated_rules(kind: str, props: dict[str, Any]) -> dict[str, Any
 
 
 leave_to_controllers = patch_objects(_without_aggregated_rules)
+
+
+RESOURCE_POLICY = "helm.sh/resource-policy"
+
+
+def delete_on_destroy(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """The stack removes everything it installed. A chart object marked `helm.sh/resource-policy:
+    keep` (Istio's CRDs) would outlive `pulumi destroy` and make the next install meet an object
+    that already exists, which the kubernetes provider refuses to create."""
+    if not args.custom or not args.type_.startswith("kubernetes:"):
+        return None
+    metadata = args.props.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    if RESOURCE_POLICY not in annotations:
+        return None
+    kept = {k: v for k, v in annotations.items() if k != RESOURCE_POLICY}
+    props = {**args.props, "metadata": {**metadata, "annotations": kept}}
+    return pulumi.ResourceTransformResult(props=props, opts=pulumi.ResourceOptions.merge(
+        args.opts, pulumi.ResourceOptions(retain_on_delete=False)))

@@ -19,6 +19,9 @@ SERVING_NAMESPACE = "knative-serving"
 @dataclass(frozen=True)
 class KnativeLayerArgs:
     version: str
+    """The Knative Operator release."""
+    serving_version: str
+    """The Serving release (or minor) the operator installs; it must be one the operator bundles."""
     chart: ChartSource
     domain: str
     waits: bool
@@ -29,7 +32,7 @@ class KnativeLayerArgs:
 
 def knative_serving_spec(args: KnativeLayerArgs) -> dict:
     return {
-        "version": args.version.removeprefix("v"),
+        "version": args.serving_version,
         "ingress": {"istio": {"enabled": True}},
         "config": {"domain": {args.domain: ""}},
     }

@@ -60,6 +60,9 @@ class Versions:
     istio: str
     gateway_api: str
     knative: str
+    """The Knative Operator release."""
+    knative_serving: str
+    """The Serving release the operator installs (KnativeServing.spec.version)."""
 
 
 @dataclass(frozen=True)
@@ -263,9 +266,19 @@ def _read_versions(r: _Reader, raw: Any) -> Versions:
             r.fail(f"versions.{key}", value, f"KServe {release.version} supports {key} {bounds[0]} to {bounds[1]}")
         elif key == "certManager" and v.minor_of(value) < (1, 15):
             r.fail("versions.certManager", value, f"KServe {release.version} needs cert-manager 1.15 or newer")
+    serving = merged["knativeServing"]
+    if "knative" in data and "knativeServing" not in data and v.parse_version(merged["knative"]):
+        serving = ".".join(map(str, v.minor_of(merged["knative"])))  # the newest bundled patch of that minor
+    if v.parse_version(serving) is None and not re.fullmatch(r"\d+\.\d+", serving):
+        r.fail("versions.knativeServing", serving, "expected a Serving release such as 1.21.1, or a minor such as 1.21")
+    elif v.parse_version(merged["knative"]):
+        low, high = v.bundled_serving(merged["knative"])
+        if not v.in_range(serving if serving.count(".") == 2 else f"{serving}.0", (low, high)):
+            r.fail("versions.knativeServing", serving,
+                   f"the Knative Operator {merged['knative']} installs Serving {low} to {high} only")
     return Versions(
         kserve=merged["kserve"], cert_manager=merged["certManager"], istio=merged["istio"],
-        gateway_api=merged["gatewayApi"], knative=merged["knative"],
+        gateway_api=merged["gatewayApi"], knative=merged["knative"], knative_serving=serving.removeprefix("v"),
     )
 
 

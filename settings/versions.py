@@ -14,7 +14,8 @@ from typing import Literal
 Mode = Literal["standard", "serverless"]
 
 DEFAULT_KSERVE = "v0.20.0"
-VERSION_KEYS = ("kserve", "certManager", "istio", "gatewayApi", "knative")
+VERSION_KEYS = ("kserve", "certManager", "istio", "gatewayApi", "knative", "knativeServing")
+"""`knative` is the Knative Operator release; `knativeServing` the Serving release it installs."""
 
 MIN_KUBERNETES = "1.32"
 
@@ -142,17 +143,29 @@ _LEGACY_MODES = {"standard": "RawDeployment", "serverless": "Serverless"}
 _CANONICAL_MODES = {"standard": "Standard", "serverless": "Knative"}
 
 
-def _tested(cert_manager: str, istio: str, knative: str) -> Compat:
-    return Compat(tested={"certManager": cert_manager, "istio": istio, "gatewayApi": "v1.5.1", "knative": knative})
+def _tested(cert_manager: str, istio: str, knative: str, serving: str) -> Compat:
+    return Compat(tested={"certManager": cert_manager, "istio": istio, "gatewayApi": "v1.5.1", "knative": knative,
+                          "knativeServing": serving})
+
+
+OPERATOR_SERVING_MINORS = 4
+"""A Knative Operator release 1.m bundles the Serving minors 1.(m-3) to 1.m (cmd/operator/kodata
+at knative-v1.15.7, v1.16.0, v1.21.1) and installs only a bundled version."""
+
+
+def bundled_serving(operator: str) -> tuple[str, str]:
+    """The Serving minors a Knative Operator release can install, as (oldest, newest)."""
+    major, minor = minor_of(operator)
+    return f"{major}.{minor - OPERATOR_SERVING_MINORS + 1}", f"{major}.{minor}"
 
 
 KSERVE_COMPAT: dict[int, Compat] = {
-    15: _tested("v1.16.1", "1.23.2", "v1.15.7"),  # hack/quick_install.sh at v0.15.2
-    16: _tested("v1.17.0", "1.27.1", "v1.16.0"),  # generated install script at v0.16.0
-    17: _tested("v1.17.0", "1.27.1", "v1.21.1"),  # kserve-deps.env at v0.17.1
-    18: _tested("v1.17.0", "1.27.1", "v1.21.1"),  # generated install script at v0.18.0-rc1
-    19: _tested("v1.17.0", "1.27.1", "v1.21.1"),  # kserve-deps.env on main after v0.19.0
-    20: _tested("v1.17.0", "1.27.1", "v1.21.1"),  # KServe v0.20 docs: dependency table
+    15: _tested("v1.16.1", "1.23.2", "v1.15.7", "1.15.2"),  # hack/quick_install.sh at v0.15.2
+    16: _tested("v1.17.0", "1.27.1", "v1.16.0", "1.16.0"),  # generated install script at v0.16.0
+    17: _tested("v1.17.0", "1.27.1", "v1.21.1", "1.21.1"),  # kserve-deps.env at v0.17.1
+    18: _tested("v1.17.0", "1.27.1", "v1.21.1", "1.21.1"),  # generated install script at v0.18.0-rc1
+    19: _tested("v1.17.0", "1.27.1", "v1.21.1", "1.21.1"),  # kserve-deps.env on main after v0.19.0
+    20: _tested("v1.17.0", "1.27.1", "v1.21.1", "1.21.1"),  # KServe v0.20 docs: dependency table
 }
 """Per KServe minor; the Gateway API default is v1.5.1 throughout, the release with pinned
 checksums (KServe's own scripts used v1.2.1 at v0.15, v1.3.0 at v0.16, v1.4.1 at v0.17)."""

@@ -58,7 +58,7 @@ def inventory(api) -> set[tuple[str, str, str, str]]:
     for resource in dyn.resources.search():
         if "list" not in (resource.verbs or []) or "/" in resource.name or resource.kind in UNTRACKED_KINDS:
             continue
-        if resource.group_version != resource.client.preferred_version_for(resource.group):
+        if not getattr(resource, "preferred", True) or resource.kind.endswith("List"):
             continue
         for item in resource.get().items:
             found.add((resource.group_version, resource.kind, item.metadata.namespace or "", item.metadata.name))
@@ -76,7 +76,10 @@ def existing(api, objects: list[dict]) -> list[str]:
         meta = obj["metadata"]
         if not meta.get("name"):
             continue
-        resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        try:
+            resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        except dynamic.exceptions.ResourceNotFoundError:
+            continue  # its CRD is not installed yet
         try:
             if resource.namespaced:
                 resource.get(name=meta["name"], namespace=meta.get("namespace") or "default")

@@ -80,6 +80,9 @@ BAD_INPUTS = [
     ("versions.kserve", "latest", "kserve-stack:versions.kserve", "release version"),
     ("versions.istio", "1.20.0", "kserve-stack:versions.istio", "supports istio"),
     ("versions.knative", "v1.10.0", "kserve-stack:versions.knative", "supports knative"),
+    ("versions.knativeServing", "1.17.0", "kserve-stack:versions.knativeServing", "installs Serving 1.18 to 1.21"),
+    ("versions.knativeServing", "1.22", "kserve-stack:versions.knativeServing", "installs Serving 1.18 to 1.21"),
+    ("versions.knativeServing", "latest", "kserve-stack:versions.knativeServing", "such as 1.21.1"),
     ("versions.gatewayApi", "v1.0.0", "kserve-stack:versions.gatewayApi", "supports gatewayApi"),
     ("versions.gatewayApi", "v1.5.0", "kserve-stack:versions.gatewayApi", "no pinned checksums"),
     ("versions.helm", "3.0.0", "kserve-stack:versions.helm", "unknown key"),
@@ -210,3 +213,17 @@ def test_pulumi_yaml_declares_every_key_with_code_defaults(project_dir):
     defaults = {k: d["default"] for k, d in declared.items() if "default" in d}
     cfg = parse({**defaults, "mode": "standard", "model": {"path": "model"}}, project_dir)
     assert (cfg.domain, cfg.readiness, cfg.smoke_test, cfg.image_registry) == ("example.com", "wait", "auto", None)
+
+
+@pytest.mark.parametrize(("versions", "serving"), [
+    ({}, "1.21.1"),
+    ({"kserve": "v0.15.2"}, "1.15.2"),
+    ({"kserve": "v0.16.0"}, "1.16.0"),
+    ({"knative": "v1.20.2"}, "1.20"),
+    ({"knative": "v1.20.2", "knativeServing": "1.19.4"}, "1.19.4"),
+])
+def test_knative_serving_is_pinned_apart_from_the_operator(raw, project_dir, versions, serving):
+    """The operator installs only the Serving releases it bundles; an operator override without
+    a Serving pin takes that minor's newest bundled patch."""
+    raw["versions"] = versions
+    assert config.parse(raw, project_dir).versions.knative_serving == serving

@@ -3,7 +3,6 @@ without one (cert-manager, Gateway API CRDs, Istio base) install in parallel."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,7 @@ from components.kserve_release import (
 from components.kserve_release import (
     NAMESPACE as KSERVE_NAMESPACE,
 )
-from components.model_service import SAMPLE, ModelService, ModelServiceArgs
+from components.model_service import SAMPLE, ModelService, ModelServiceArgs, request_body
 from settings import manifests
 from settings.config import StackConfig, TlsIssuer
 from settings.versions import ManifestSource
@@ -73,23 +72,20 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str,
         "predict_url": model.predict_url,
         "internal_predict_url": model.internal_predict_url,
         "gateway_address": model.gateway_address,
-        "curl": model.gateway_address.apply(lambda address: curl_command(model, address)),
+        "curl": model.gateway_address.apply(lambda address: curl_command(cfg, model, gateway_service, address)),
     }
     if model.smoke_test is not None:
-        outputs["smoke_test"] = model.smoke_test.stdout
+        outputs["smoke_test"] = model.smoke_test.metadata.apply(lambda m: f"passed: job {m.namespace}/{m.name}")
     return outputs
 
 
-def curl_command(model: ModelService, address: str | None) -> str:
-    """A ready-to-run call through the gateway: the Host header picks the model's route."""
-    target = address or "<gateway-address>"
-    url = model.predict_url.replace(model.host, target, 1)
-    return f"curl -sS -H 'Host: {model.host}' -H 'Content-Type: application/json' -d '{request_body(model)}' {url}"
-
-
-def request_body(model: ModelService) -> str:
-    if model.protocol == "v2":
-        data = {"inputs": [{"name": "input-0", "shape": [len(SAMPLE)], "datatype": "BYTES", "data": SAMPLE}]}
-    else:
-        data = {"instances": SAMPLE}
-    return json.dumps(data)
+def curl_command(cfg: StackConfig, model: ModelService, gateway_service: tuple[str, str], address: str | None) -> str:
+    """A ready-to-run call through the gateway, the Host header picking the model's route; through
+    a port-forward when the gateway has no load-balancer address (kind, minikube, bare metal)."""
+    body = request_body(cfg.model, SAMPLE)
+    call = f"curl -sS -H 'Host: {model.host}' -H 'Content-Type: application/json' -d '{body}'"
+    if address:
+        return f"{call} {model.predict_url.replace(model.host, address, 1)}"
+    ns, svc = gateway_service
+    local = model.predict_url.replace(model.host, "127.0.0.1:8080", 1)
+    return f"kubectl -n {ns} port-forward svc/{svc} 8080:80 & sleep 2; {call} {local}; kill %1"

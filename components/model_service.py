@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_command as command
 import pulumi_kubernetes as k8s
 
 from components.charts import registry_image
@@ -23,7 +22,9 @@ HOST_PATH_ANNOTATION = "kserve-stack/host-path"
 DIGEST_ANNOTATION = "kserve-stack/model-digest"
 MANUAL_STORAGE_CLASS = "kserve-stack-manual"
 SAMPLE = ["sparrow", "elephant", "sunflower"]
-COPY_RESOURCES = {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}}
+SMOKE_TEST_SECONDS = 180
+"""How long the smoke test keeps calling: the route may take a moment after the model is Ready."""
+JOB_RESOURCES = {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}}
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ class ModelServiceArgs:
     domain: str
     waits: bool
     gateway_service: tuple[str, str]
-    """(namespace, name) of the ingress gateway's Service, for its load-balancer address."""
+    """(namespace, name) of the ingress gateway's Service: the smoke test calls it in the
+    cluster, and its load-balancer address, when it has one, is an output."""
     smoke_test: str = "auto"
     image_registry: str | None = None
     kserve: Sequence[pulumi.Resource] = ()
@@ -111,7 +113,7 @@ class ModelService(pulumi.ComponentResource):
     files: k8s.core.v1.ConfigMap | None
     copy_job: k8s.batch.v1.Job | None
     inference_service: k8s.apiextensions.CustomResource
-    smoke_test: command.local.Command | None
+    smoke_test: k8s.batch.v1.Job | None
     storage_uri: str
     protocol: str
     host: str
@@ -228,7 +230,7 @@ class ModelService(pulumi.ComponentResource):
         if isinstance(model.source, ImageSource):
             image, source_dir = model.source.image, model.source.path
         else:
-            image, source_dir = registry_image(args.image_registry, IMAGES["copy"]), "/src"
+            image, source_dir = registry_image(args.image_registry, IMAGES["busybox"]), "/src"
             volumes.append(k8s.core.v1.VolumeArgs(
                 name="model-files", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=f"{model.name}-model-files"),
             ))
@@ -250,7 +252,7 @@ class ModelService(pulumi.ComponentResource):
                             image=image,
                             command=["/bin/sh", "-c", copy_script(target, source_dir)],
                             volume_mounts=mounts,
-                            resources=k8s.core.v1.ResourceRequirementsArgs(**COPY_RESOURCES),
+                            resources=k8s.core.v1.ResourceRequirementsArgs(**JOB_RESOURCES),
                         )],
                         volumes=volumes,
                     ),
@@ -278,29 +280,82 @@ class ModelService(pulumi.ComponentResource):
 
         return service.status.apply(address)
 
-    def _smoke_test(self, name: str, args: ModelServiceArgs, digest: str) -> command.local.Command | None:
-        """Calls the served model through the gateway after every change, so `pulumi up`
-        fails when the model does not answer as its metadata says it should."""
+    def _smoke_test(self, name: str, args: ModelServiceArgs, digest: str) -> k8s.batch.v1.Job | None:
+        """A Job in the model's namespace that calls the model through the gateway Service, as
+        a client would, with the Host header that picks its route: it needs no load balancer, so
+        it works on every cluster. `up` fails when the model does not answer as its metadata
+        says it should; the Job's log holds the reply."""
         if args.smoke_test == "off" or not args.waits:
             return None
-        words, expected = sample(args.model)
-        required = args.smoke_test == "on"
-
-        def script(address: str | None) -> str:
-            if not address:
-                if required:
-                    return "echo 'smokeTest on: the gateway has no load-balancer address' >&2; exit 1"
-                return "echo 'smoke test skipped: the gateway has no load-balancer address'"
-            url = f"http://{address}{predict_path(args.model)}"
-            cmd = ["python3", "-m", "tools.predict", "--url", url, "--host", self.host,
-                   "--protocol", args.model.protocol, *words]
-            if expected is not None:
-                cmd += ["--expect", ",".join(str(p) for p in expected)]
-            return shlex.join(cmd)
-
-        return command.local.Command(
+        model = args.model
+        ns, svc = args.gateway_service
+        words, expected = sample(model)
+        script = smoke_script(f"http://{svc}.{ns}.svc.cluster.local{predict_path(model)}", self.host,
+                              request_body(model, words), expected_fragment(model, expected))
+        return k8s.batch.v1.Job(
             f"{name}-smoke-test",
-            create=self.gateway_address.apply(script),
-            triggers=[digest, self.inference_service.id],
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                # A new name whenever the model or its answer may change: Jobs cannot be updated.
+                name=f"{model.name}-smoke-test-{hashlib.sha256((digest + script).encode()).hexdigest()[:8]}",
+                namespace=model.namespace,
+                annotations=await_annotations(args.waits, timeout=SMOKE_TEST_SECONDS + 60),
+            ),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=0,
+                active_deadline_seconds=SMOKE_TEST_SECONDS,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(annotations={"sidecar.istio.io/inject": "false"}),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        restart_policy="Never",
+                        containers=[k8s.core.v1.ContainerArgs(
+                            name="predict",
+                            image=registry_image(args.image_registry, IMAGES["busybox"]),
+                            command=["/bin/sh", "-c", script],
+                            # The pod's status then carries the reply for `kubectl describe`.
+                            termination_message_policy="FallbackToLogsOnError",
+                            resources=k8s.core.v1.ResourceRequirementsArgs(**JOB_RESOURCES),
+                        )],
+                    ),
+                ),
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.inference_service]),
         )
+
+
+def request_body(model: ModelConfig, words: list[str]) -> str:
+    if model.protocol == "v2":
+        data = {"inputs": [{"name": "input-0", "shape": [len(words)], "datatype": "BYTES", "data": words}]}
+    else:
+        data = {"instances": words}
+    return json.dumps(data, separators=(",", ":"))
+
+
+def expected_fragment(model: ModelConfig, predictions: list[int] | None) -> str:
+    """What the reply, with white space removed, must contain: the predictions when the model's
+    metadata gives them, else the protocol's result field."""
+    field = '"data":' if model.protocol == "v2" else '"predictions":'
+    return field + (json.dumps(predictions, separators=(",", ":")) if predictions is not None else "")
+
+
+def smoke_script(url: str, host: str, body: str, expected: str, attempts: int = 60, pause: int = 2) -> str:
+    """A POSIX shell script for busybox's applets (sh, wget, timeout, tail, tr, sleep): call until
+    the gateway answers (bounded), then check the reply. `timeout`, not wget's `-T`, bounds a
+    call: `-T` crashes some busybox builds."""
+    q = shlex.quote
+    return "\n".join([
+        "set -u",
+        f"url={q(url)}; host={q(host)}; body={q(body)}; expected={q(expected)}",
+        "i=0",
+        'until reply=$(timeout 10 wget -O - --header "Host: $host" --header "Content-Type: application/json" '
+        '--post-data "$body" "$url" 2>/tmp/wget.log); do',
+        "  i=$((i + 1))",
+        f"  if [ $i -ge {attempts} ]; then",
+        '    echo "no answer from $url (Host: $host): $(tail -n 1 /tmp/wget.log)"; exit 1',
+        "  fi",
+        f"  sleep {pause}",
+        "done",
+        'case "$(printf %s "$reply" | tr -d \' \\n\\r\\t\')" in',
+        '  *"$expected"*) echo "ok: $reply" ;;',
+        '  *) echo "unexpected reply from $url: $reply (expected $expected)"; exit 1 ;;',
+        "esac",
+    ])

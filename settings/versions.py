@@ -212,8 +212,8 @@ def kserve_release(version: str) -> KServeRelease:
     )
 
 
-IMAGES = {"copy": "busybox:1.37.0"}
-"""Images the stack runs itself (the model copy Job); the registry override applies."""
+IMAGES = {"busybox": "busybox:1.37.0"}
+"""Images the stack runs itself (the model copy and smoke-test Jobs); the registry override applies."""
 
 
 _KSERVE_CONTROLLER_KEYS = frozenset({

@@ -52,7 +52,7 @@ def test_outputs(run_stack, stack, predict_url):
     host = predict_url.split("/")[2]
     assert f"-H 'Host: {host}'" in out["curl"]
     assert "http://192.0.2.10/v1/models/model:predict" in out["curl"]
-    assert '{"instances": ["sparrow", "elephant", "sunflower"]}' in out["curl"]
+    assert '{"instances":["sparrow","elephant","sunflower"]}' in out["curl"]
 
 
 def test_gateway_service_read_per_mode(run_stack):
@@ -72,7 +72,7 @@ def test_path_source_copies_files_through_a_configmap(run_stack, model_dir):
     run = run_stack("standard", model=model(path=str(model_dir)))
     files = run.one("core/v1:ConfigMap")
     assert base64.b64decode(files.inputs["binaryData"]["model.joblib"]) == b"weights-v1"
-    job = run.one("batch/v1:Job")
+    job = run.named("model-copy")
     container = job.inputs["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "busybox:1.37.0"
     script = container["command"][-1]
@@ -87,7 +87,7 @@ def test_path_source_copies_files_through_a_configmap(run_stack, model_dir):
 def test_model_change_renames_the_copy_job_and_rolls_the_predictor(run_stack, model_dir):
     def observe():
         run = run_stack("standard", model=model(path=str(model_dir)))
-        return (run.one("batch/v1:Job").inputs["metadata"]["name"],
+        return (run.named("model-copy").inputs["metadata"]["name"],
                 run.one("InferenceService").inputs["metadata"]["annotations"][DIGEST_ANNOTATION])
 
     first = observe()
@@ -97,24 +97,47 @@ def test_model_change_renames_the_copy_job_and_rolls_the_predictor(run_stack, mo
     assert second[0] != first[0] and second[1] != first[1]
 
 
-def test_smoke_test_uses_the_models_own_sample(run_stack, model_dir):
-    run = run_stack("standard", model=model(path=str(model_dir)), smokeTest="on")
-    create = run.one("command:local:Command").inputs["create"]
-    assert "python3 -m tools.predict --url http://192.0.2.10/v1/models/model:predict" in create
-    assert "--host model-default.example.com" in create and create.endswith("a b --expect 1,0")
+def test_smoke_test_is_a_job_calling_the_gateway_service_in_the_cluster(run_stack, model_dir):
+    run = run_stack("standard", model=model(path=str(model_dir)), smokeTest="on", imageRegistry="mirror.local")
+    job = run.named("model-smoke-test")
+    assert job.type == "kubernetes:batch/v1:Job" and run.waits_for(job, run.named("model-isvc"))
+    pod = job.inputs["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    assert container["image"] == "mirror.local/busybox:1.37.0"
+    script = container["command"][-1]
+    assert "url=http://kserve-ingress-gateway-istio.kserve.svc.cluster.local/v1/models/model:predict;" in script
+    assert "host=model-default.example.com;" in script
+    assert """body='{"instances":["a","b"]}'""" in script and """expected='"predictions":[1,0]'""" in script
+    assert pod["metadata"]["annotations"] == {"sidecar.istio.io/inject": "false"}
+    assert job.inputs["spec"]["backoffLimit"] == 0
+
+
+def test_serverless_smoke_test_calls_the_istio_ingress_gateway(run_stack):
+    script = run_stack("serverless").named("model-smoke-test").inputs["spec"]["template"]["spec"][
+        "containers"][0]["command"][-1]
+    assert "url=http://istio-ingressgateway.istio-system.svc.cluster.local/v1/models/model:predict;" in script
+    assert "host=model.default.example.com;" in script
+
+
+def test_a_new_model_gives_a_new_smoke_test_job(run_stack, model_dir):
+    first = run_stack("standard", model=model(path=str(model_dir))).named("model-smoke-test")
+    (model_dir / "model.joblib").write_bytes(b"weights-v2")
+    second = run_stack("standard", model=model(path=str(model_dir))).named("model-smoke-test")
+    assert first.inputs["metadata"]["name"] != second.inputs["metadata"]["name"]
 
 
 def test_smoke_test_off_and_skipped_waits(run_stack):
-    assert not run_stack("standard", smokeTest="off").of_type("command:local:Command")
+    assert not [j for j in run_stack("standard", smokeTest="off").of_type("batch/v1:Job") if "smoke" in j.name]
     skipped = run_stack("standard", readiness="skip")
-    assert not skipped.of_type("command:local:Command")
+    assert not [j for j in skipped.of_type("batch/v1:Job") if "smoke" in j.name]
     assert not skipped.of_type("core/v1:Service")
     assert skipped.outputs["gateway_address"] is None
+    assert skipped.outputs["curl"].startswith("kubectl -n kserve port-forward svc/kserve-ingress-gateway-istio 8080:80")
 
 
 def test_image_source(run_stack):
     run = run_stack("standard", model=model(image="registry.local/model:1.0", imagePath="/app/model"))
-    container = run.one("batch/v1:Job").inputs["spec"]["template"]["spec"]["containers"][0]
+    container = run.named("model-copy").inputs["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.local/model:1.0"
     assert "cp -rL /app/model/. /mnt/models/model/" in container["command"][-1]
     assert not run.of_type("core/v1:ConfigMap")
@@ -123,8 +146,9 @@ def test_image_source(run_stack):
 def test_storage_uri_source_needs_no_pvc(run_stack):
     run = run_stack("standard", model=model(storageUri="s3://bucket/models/iris"))
     assert run.one("InferenceService").inputs["spec"]["predictor"]["model"]["storageUri"] == "s3://bucket/models/iris"
-    for kind in ("PersistentVolumeClaim", "batch/v1:Job", "core/v1:ConfigMap"):
+    for kind in ("PersistentVolumeClaim", "core/v1:ConfigMap"):
         assert not run.of_type(kind), kind
+    assert [j.name for j in run.of_type("batch/v1:Job")] == ["model-smoke-test"]
 
 
 def test_host_path_volume_is_explicit(run_stack, model_dir):

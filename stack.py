@@ -50,7 +50,7 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str,
         knative = KnativeLayer("knative", KnativeLayerArgs(
             version=cfg.versions.knative, serving_version=cfg.versions.knative_serving,
             chart=cfg.charts["knativeOperator"], domain=cfg.domain,
-            waits=waits, istio=istio.ready,
+            waits=waits, istio=istio.ready, image_registry=cfg.image_registry,
         ))
         ingress_api = [knative]
         gateway_service = (ISTIO_NAMESPACE, INGRESS_GATEWAY)

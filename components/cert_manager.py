@@ -26,17 +26,12 @@ class CertManagerArgs:
 
 
 def chart_values(args: CertManagerArgs) -> dict:
+    """The chart's pods take their images from the registry by the chart transform; the ACME
+    solver's image is only an argument of the controller, so it is a value."""
     values: dict = {"crds": {"enabled": True, "keep": False}}
     if args.image_registry:
-        for key, image in (
-            ("image", "quay.io/jetstack/cert-manager-controller"),
-            ("webhook", "quay.io/jetstack/cert-manager-webhook"),
-            ("cainjector", "quay.io/jetstack/cert-manager-cainjector"),
-            ("acmesolver", "quay.io/jetstack/cert-manager-acmesolver"),
-            ("startupapicheck", "quay.io/jetstack/cert-manager-startupapicheck"),
-        ):
-            repository = registry_image(args.image_registry, image)
-            values[key] = {"repository": repository} if key == "image" else {"image": {"repository": repository}}
+        solver = registry_image(args.image_registry, "quay.io/jetstack/cert-manager-acmesolver")
+        values["acmesolver"] = {"image": {"repository": solver}}
     return values
 
 
@@ -54,7 +49,7 @@ class CertManager(pulumi.ComponentResource):
         self.chart = install_chart(
             f"{name}-chart", args.source, args.version, NAMESPACE, chart_values(args),
             waits=args.waits, parent=self, depends_on=[self.namespace],
-            release_name="cert-manager", webhooks=WEBHOOKS,
+            release_name="cert-manager", webhooks=WEBHOOKS, image_registry=args.image_registry,
         )
         self.self_signed_issuer = k8s.apiextensions.CustomResource(
             f"{name}-selfsigned-issuer",

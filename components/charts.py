@@ -28,6 +28,7 @@ def install_chart(
     webhooks: Iterable[str] = (),
     transforms: Sequence[pulumi.ResourceTransform] = (),
     depends_on_within: Mapping[str, str] | None = None,
+    image_registry: str | None = None,
 ) -> k8s.helm.v4.Chart:
     """helm.v4.Chart renders in the provider and registers each object as its own
     resource, so previews show per-object diffs and readiness gates apply per object.
@@ -46,7 +47,8 @@ def install_chart(
         opts=pulumi.ResourceOptions(
             parent=parent,
             depends_on=list(depends_on),
-            transforms=[chart_transform(waits, webhooks), leave_to_controllers, delete_on_destroy, *transforms],
+            transforms=[chart_transform(waits, webhooks), leave_to_controllers, delete_on_destroy,
+                        *([registry_images(image_registry)] if image_registry else []), *transforms],
         ),
     )
 
@@ -125,3 +127,41 @@ def delete_on_destroy(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTran
     props = {**args.props, "metadata": {**metadata, "annotations": kept}}
     return pulumi.ResourceTransformResult(props=props, opts=pulumi.ResourceOptions.merge(
         args.opts, pulumi.ResourceOptions(retain_on_delete=False)))
+
+
+INJECTED_IMAGE = "auto"
+"""Istio's placeholder: its injector fills in the gateway's image from istiod's `global.hub`."""
+
+
+def _pod_specs(kind: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pod specs (or runtime specs, which hold containers the same way) inside an object's spec."""
+    if kind == "Pod" or kind.endswith("ServingRuntime"):
+        return [spec]
+    if kind == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+    template = (spec.get("template") or {}).get("spec")
+    return [template] if isinstance(template, dict) else []
+
+
+def registry_images(registry: str) -> pulumi.ResourceTransform:
+    """Every container image of a chart's workloads and serving runtimes, from the mirror: one
+    rule for every chart, whatever keys (if any) its values give for each image."""
+
+    def image(ref: str) -> str:
+        return ref if ref == INJECTED_IMAGE or ref.startswith(f"{registry}/") else registry_image(registry, ref)
+
+    def patch(kind: str, props: dict[str, Any]) -> dict[str, Any] | None:
+        spec = props.get("spec")
+        if not isinstance(spec, dict):
+            return None
+        pods = _pod_specs(kind, spec)
+        if not pods:
+            return None
+        for pod in pods:  # props are this transform's own copy
+            for key in ("containers", "initContainers"):
+                for container in pod.get(key) or []:
+                    if container.get("image"):
+                        container["image"] = image(container["image"])
+        return props
+
+    return patch_objects(patch)

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.charts import install_chart, namespace, patch_objects
+from components.readiness import SKIP_AWAIT
 from settings.config import ServiceType
 from settings.versions import ChartSource, Mode
 
@@ -36,12 +37,19 @@ def istiod_values(args: IstioMeshArgs) -> dict:
 def gateway_service_type(service_type: ServiceType) -> pulumi.ResourceTransform:
     """Sets the type on the chart's Service. Not through the chart's `service.type` value: the
     `gateway` charts of Istio 1.22 to 1.27.0 fail their own values schema on any top-level
-    value with the Helm inside the provider (istio/istio#57354)."""
+    value with the Helm inside the provider (istio/istio#57354).
+
+    The Service does not wait for a load-balancer address either: clusters without a load
+    balancer never assign one, and the gateway's Deployment becoming Available already says
+    its pods serve (the smoke test calls them through the Service)."""
 
     def patch(kind: str, props: dict) -> dict | None:
         if kind != "Service":
             return None
-        return {**props, "spec": {**(props.get("spec") or {}), "type": service_type}}
+        metadata = props.get("metadata") or {}
+        annotations = {**(metadata.get("annotations") or {}), SKIP_AWAIT: "true"}
+        return {**props, "metadata": {**metadata, "annotations": annotations},
+                "spec": {**(props.get("spec") or {}), "type": service_type}}
 
     return patch_objects(patch)
 
@@ -68,7 +76,7 @@ class IstioMesh(pulumi.ComponentResource):
         )
         self.istiod = install_chart(
             f"{name}-istiod", args.charts["istiod"], args.version, NAMESPACE, istiod_values(args),
-            waits=args.waits, parent=self, release_name="istiod",
+            waits=args.waits, parent=self, release_name="istiod", image_registry=args.image_registry,
             depends_on=[self.base, *([args.gateway_api] if args.gateway_api else [])],
         )
         self.ingress_gateway = None
@@ -78,7 +86,7 @@ class IstioMesh(pulumi.ComponentResource):
             self.ingress_gateway = install_chart(
                 f"{name}-ingressgateway", args.charts["istioGateway"], args.version, NAMESPACE, {},
                 waits=args.waits, parent=self, depends_on=[self.istiod], release_name=INGRESS_GATEWAY,
-                transforms=[gateway_service_type(args.service_type)],
+                transforms=[gateway_service_type(args.service_type)], image_registry=args.image_registry,
             )
             self.ingress_class = k8s.networking.v1.IngressClass(
                 f"{name}-ingress-class",

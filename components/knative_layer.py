@@ -28,13 +28,39 @@ class KnativeLayerArgs:
     istio: Sequence[pulumi.Resource] = ()
     """net-istio programs the Istio ingress gateway, so Istio comes first."""
     timeout_seconds: int = 900
+    image_registry: str | None = None
 
 
 def knative_serving_spec(args: KnativeLayerArgs) -> dict:
-    return {
+    spec: dict = {
         "version": args.serving_version,
         "ingress": {"istio": {"enabled": True}},
         "config": {"domain": {args.domain: ""}},
+    }
+    if args.image_registry:
+        spec["registry"] = serving_registry(args.image_registry, args.serving_version)
+        spec["config"]["deployment"] = {"queue-sidecar-image": knative_image(args.image_registry, "queue",
+                                                                             args.serving_version)}
+    return spec
+
+
+def knative_image(registry: str, name: str, serving_version: str) -> str:
+    """Where a mirror keeps a Knative image: `<registry>/knative/<name>:v<Serving version>`, the
+    flat layout the operator's `${NAME}` placeholder gives."""
+    return f"{registry}/knative/{name}:v{serving_version}"
+
+
+def serving_registry(registry: str, serving_version: str) -> dict:
+    """KnativeServing.spec.registry. The operator names an image by the last part of its path,
+    so Serving's and net-istio's `controller` and `webhook` would meet: net-istio's get their
+    own names. The queue-proxy image is a ConfigMap setting, not a registry one (see spec.config)."""
+    return {
+        "default": knative_image(registry, "${NAME}", serving_version),
+        "override": {
+            "net-istio-controller/controller": knative_image(registry, "net-istio-controller", serving_version),
+            "net-istio-webhook/webhook": knative_image(registry, "net-istio-webhook", serving_version),
+            "queue-proxy": knative_image(registry, "queue", serving_version),
+        },
     }
 
 
@@ -54,6 +80,7 @@ class KnativeLayer(pulumi.ComponentResource):
         self.operator = install_chart(
             f"{name}-operator", args.chart, args.version, OPERATOR_NAMESPACE, {},
             waits=args.waits, parent=self, depends_on=[self.operator_namespace], release_name="knative-operator",
+            image_registry=args.image_registry,
         )
         self.serving_namespace = namespace(f"{name}-serving-namespace", SERVING_NAMESPACE, parent=self)
         self.serving = k8s.apiextensions.CustomResource(

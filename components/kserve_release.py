@@ -61,12 +61,10 @@ def controller_values(args: KServeReleaseArgs) -> dict:
         },
     }
     if args.image_registry:
-        kserve["controller"]["image"] = registry_image(args.image_registry, "kserve/kserve-controller")
+        # Images the controller puts into the pods it makes (from its ConfigMap); the chart's own
+        # pods and runtimes take theirs from the registry by the chart transform.
         for key, image in (("storage", "storage-initializer"), ("agent", "agent"), ("router", "router")):
             kserve[key] = {"image": registry_image(args.image_registry, f"kserve/{image}")}
-    if args.release.runtimes_chart is None and args.image_registry:
-        kserve["servingruntime"] = {"sklearnserver": {"image": registry_image(args.image_registry,
-                                                                              "kserve/sklearnserver")}}
     return {"kserve": kserve}
 
 
@@ -80,11 +78,8 @@ them (failurePolicy Fail): the runtimes wait for the controller that serves it a
 webhook's CA bundle."""
 
 
-def runtime_values(args: KServeReleaseArgs) -> dict:
-    values: dict = {"enabled": True}
-    if args.image_registry:
-        values["sklearnserver"] = {"image": registry_image(args.image_registry, "kserve/sklearnserver")}
-    return {"kserve": {"servingruntime": values}}
+RUNTIMES_VALUES = {"kserve": {"servingruntime": {"enabled": True}}}
+"""`kserve-runtime-configs` renders no runtime unless told to."""
 
 
 class KServeRelease(pulumi.ComponentResource):
@@ -113,12 +108,14 @@ class KServeRelease(pulumi.ComponentResource):
             waits=args.waits, parent=self, release_name="kserve", webhooks=WEBHOOKS,
             depends_on=[self.crds, *args.cert_manager, *args.ingress_api],
             depends_on_within=None if args.release.runtimes_chart else {"ClusterServingRuntime": RUNTIMES_WAIT_FOR},
+            image_registry=args.image_registry,
         )
         self.runtimes = None
         if args.release.runtimes_chart:
             self.runtimes = install_chart(
-                f"{name}-runtimes", args.charts["kserveRuntimes"], version, NAMESPACE, runtime_values(args),
+                f"{name}-runtimes", args.charts["kserveRuntimes"], version, NAMESPACE, RUNTIMES_VALUES,
                 waits=args.waits, parent=self, depends_on=[self.controller], release_name="kserve-runtime-configs",
+                image_registry=args.image_registry,
             )
         self.certificate = None
         self.gateway = None
@@ -150,7 +147,11 @@ class KServeRelease(pulumi.ComponentResource):
                     "name": GATEWAY,
                     "namespace": NAMESPACE,
                     "annotations": {
-                        **await_annotations(args.waits, "condition=Programmed"),
+                        # Accepted, not Programmed: Istio keeps a Gateway Programmed=False while a
+                        # load-balancer address is pending (clusters without one never get it), and
+                        # nothing downstream needs the address: KServe's routes attach regardless.
+                        **await_annotations(args.waits, "condition=Accepted"),
+                        # Read by istiod from the Gateway's own metadata only.
                         "networking.istio.io/service-type": args.service_type,
                     },
                 },
@@ -171,7 +172,12 @@ def gateway_spec() -> dict:
     routes = {"namespaces": {"from": "All"}}
     return {
         "gatewayClassName": "istio",
-        "infrastructure": {"labels": {"serving.kserve.io/gateway": GATEWAY}},
+        # With infrastructure annotations set, istiod copies these, and not the Gateway's own
+        # (Pulumi's await annotations among them), onto the Deployment and Service it makes.
+        "infrastructure": {
+            "labels": {"serving.kserve.io/gateway": GATEWAY},
+            "annotations": {"kserve-stack/gateway": f"{NAMESPACE}/{GATEWAY}"},
+        },
         "listeners": [
             {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": routes},
             {

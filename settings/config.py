@@ -473,6 +473,14 @@ def parse(raw: Mapping[str, Any], project_dir: Path = Path(".")) -> StackConfig:
     if smoke_test == "on" and readiness == "skip":
         r.fail("smokeTest", smoke_test, "needs readiness wait (a skipped wait has no model to call)")
     versions = _read_versions(r, raw.get("versions"))
+    if mode == "serverless" and v.parse_version(versions.istio) and not v.istio_gateway_chart_renders(versions.istio):
+        fixed = ", ".join(f"{a}.{b}.{c}+" for (a, b), c in v.ISTIO_GATEWAY_CHART_FIXED.items())
+        r.fail("versions.istio", versions.istio,
+               f"its gateway chart fails its own values schema with current Helm (istio/istio#57354); "
+               f"serverless needs Istio {fixed} or a later minor")
+    if registry and mode == "serverless" and v.parse_version(versions.knative_serving) is None:
+        r.fail("versions.knativeServing", versions.knative_serving,
+               "with imageRegistry the mirror's Knative tags need a full Serving release such as 1.21.1")
     charts, manifest = _read_sources(r, raw.get("sources"), versions.kserve)
     if manifest is None:
         manifest = v.gateway_api_manifest(versions.gateway_api)

@@ -109,15 +109,17 @@ class Compat:
     release. The ranges are this project's support window around them: Istio one minor
     either side (Istio supports one-minor skips), Knative up to two minors older, and the
     Gateway API standard channel from v1.2 (HTTPRoute v1) to the newest release whose
-    checksums are pinned here.
+    checksums are pinned here. `istio_window` replaces the Istio rule where the versions
+    around the pinned one cannot be rendered (see ISTIO_GATEWAY_CHART_FIXED).
     """
 
     tested: dict[str, str]
+    istio_window: tuple[str, str] | None = None
 
     def window(self, key: str) -> tuple[str, str]:
         major, minor = minor_of(self.tested[key])
         if key == "istio":
-            return f"{major}.{minor - 1}", f"{major}.{minor + 1}"
+            return self.istio_window or (f"{major}.{minor - 1}", f"{major}.{minor + 1}")
         if key == "knative":
             return f"{major}.{minor - 2}", f"{major}.{minor}"
         if key == "gatewayApi":
@@ -143,9 +145,23 @@ _LEGACY_MODES = {"standard": "RawDeployment", "serverless": "Serverless"}
 _CANONICAL_MODES = {"standard": "Standard", "serverless": "Knative"}
 
 
-def _tested(cert_manager: str, istio: str, knative: str, serving: str) -> Compat:
+def _tested(cert_manager: str, istio: str, knative: str, serving: str,
+            istio_window: tuple[str, str] | None = None) -> Compat:
     return Compat(tested={"certManager": cert_manager, "istio": istio, "gatewayApi": "v1.5.1", "knative": knative,
-                          "knativeServing": serving})
+                          "knativeServing": serving}, istio_window=istio_window)
+
+
+ISTIO_GATEWAY_CHART_FIXED = {(1, 25): 5, (1, 26): 4, (1, 27): 1}
+"""The first patch of each Istio minor whose `gateway` chart passes its own values schema with
+the Helm inside the provider (Helm >= 3.18.5, istio/istio#57354). Older minors never do: their
+chart's own `defaults` key fails it, whatever values are given."""
+
+
+def istio_gateway_chart_renders(version: str) -> bool:
+    major, minor, patch = parse_version(version) or (0, 0, 0)
+    if (major, minor) > max(ISTIO_GATEWAY_CHART_FIXED):
+        return True
+    return patch >= ISTIO_GATEWAY_CHART_FIXED.get((major, minor), 10**9)
 
 
 OPERATOR_SERVING_MINORS = 4
@@ -160,7 +176,9 @@ def bundled_serving(operator: str) -> tuple[str, str]:
 
 
 KSERVE_COMPAT: dict[int, Compat] = {
-    15: _tested("v1.16.1", "1.23.2", "v1.15.7", "1.15.2"),  # hack/quick_install.sh at v0.15.2
+    # hack/quick_install.sh at v0.15.2 pins Istio 1.23.2, whose gateway chart cannot be rendered:
+    # the oldest Istio whose chart can, up to the one later releases are tested with.
+    15: _tested("v1.16.1", "1.25.5", "v1.15.7", "1.15.2", istio_window=("1.25", "1.27")),
     16: _tested("v1.17.0", "1.27.1", "v1.16.0", "1.16.0"),  # generated install script at v0.16.0
     17: _tested("v1.17.0", "1.27.1", "v1.21.1", "1.21.1"),  # kserve-deps.env at v0.17.1
     18: _tested("v1.17.0", "1.27.1", "v1.21.1", "1.21.1"),  # generated install script at v0.18.0-rc1
@@ -223,8 +241,6 @@ _KSERVE_CONTROLLER_KEYS = frozenset({
     "kserve.controller.gateway.ingressGateway.kserveGateway",
     "kserve.controller.gateway.ingressGateway.createGateway",
     "kserve.controller.gateway.ingressGateway.className",
-    "kserve.controller.image",
-    "kserve.controller.rbacProxyImage",
     "kserve.storage.image",
     "kserve.agent.image",
     "kserve.router.image",
@@ -232,22 +248,18 @@ _KSERVE_CONTROLLER_KEYS = frozenset({
 
 CHART_VALUE_KEYS: dict[str, tuple[str, frozenset[str]]] = {
     "cert-manager": ("cert-manager/cert-manager deploy/charts/cert-manager/values.yaml", frozenset({
-        "crds.enabled", "crds.keep", "image.repository", "webhook.image.repository",
-        "cainjector.image.repository", "acmesolver.image.repository", "startupapicheck.image.repository",
+        "crds.enabled", "crds.keep", "acmesolver.image.repository",
     })),
     "base": ("istio/istio manifests/charts/base/values.yaml", frozenset({"defaultRevision"})),
     "istiod": ("istio/istio manifests/charts/istio-control/istio-discovery/values.yaml", frozenset({"global.hub"})),
     "gateway": ("istio/istio manifests/charts/gateway/values.yaml", frozenset()),
-    "knative-operator": ("knative/operator config/charts/knative-operator/values.yaml", frozenset({
-        "knative_operator.knative_operator.image", "knative_operator.operator_webhook.image",
-    })),
+    "knative-operator": ("knative/operator config/charts/knative-operator/values.yaml", frozenset()),
     "kserve-crd": ("kserve/kserve charts/kserve-crd/values.yaml", frozenset()),
     "kserve": ("kserve/kserve charts/kserve/values.yaml (v0.15, v0.16: controller and runtimes)",
-               _KSERVE_CONTROLLER_KEYS | {"kserve.servingruntime.sklearnserver.image"}),
+               _KSERVE_CONTROLLER_KEYS),
     "kserve-resources": ("kserve/kserve charts/kserve-resources/values.yaml (v0.17+)", _KSERVE_CONTROLLER_KEYS),
-    "kserve-runtime-configs": ("kserve/kserve charts/kserve-runtime-configs/values.yaml (v0.17+)", frozenset({
-        "kserve.servingruntime.enabled", "kserve.servingruntime.sklearnserver.image",
-    })),
+    "kserve-runtime-configs": ("kserve/kserve charts/kserve-runtime-configs/values.yaml (v0.17+)",
+                               frozenset({"kserve.servingruntime.enabled"})),
 }
 """The value keys of each chart that this project may set, with the upstream file they come
 from. The tests check every value the program passes against them, and them against the

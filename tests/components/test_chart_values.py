@@ -68,14 +68,14 @@ def test_old_releases_keep_the_charts_runtimes_after_its_webhook(run_stack, kser
     run = run_stack("standard", versions=default_versions(kserve), imageRegistry="mirror.local")
     controller = run.named("kserve-controller")
     values = controller.inputs["values"]["kserve"]
-    assert values["servingruntime"] == {"sklearnserver": {"image": "mirror.local/kserve/sklearnserver"}}
+    assert "servingruntime" not in values
     assert not run.of_type("serving.kserve.io/v1alpha1:ClusterServingRuntime")
     renderer = controller.inputs["postRenderer"]
     assert renderer["command"] == "python3" and renderer["args"][0] == "-c"
     assert renderer["args"][2:] == [
         "ClusterServingRuntime=apps/namespaces/kserve/Deployment/kserve-controller-manager,"
         "admissionregistration.k8s.io/ValidatingWebhookConfiguration/clusterservingruntime.serving.kserve.io"]
-    assert values["controller"]["image"] == "mirror.local/kserve/kserve-controller"
+    assert values["storage"]["image"] == "mirror.local/kserve/storage-initializer"
 
 
 def test_new_releases_render_runtimes_in_their_own_chart_unordered(run_stack):

@@ -43,3 +43,27 @@ def test_gateway_api_crds_carry_the_established_gate(run_stack):
     run = run_stack("standard")
     objs = run.named("gateway-api-crds").inputs["objs"]
     assert objs and all(o["metadata"]["annotations"][WAIT_FOR] == "condition=Established" for o in objs)
+
+
+def test_standard_gateway_gate_does_not_need_a_load_balancer(run_stack):
+    gateway = run_stack("standard").one("gateway.networking.k8s.io/v1:Gateway").inputs
+    assert gateway["metadata"]["annotations"][WAIT_FOR] == "condition=Accepted"
+    assert gateway["spec"]["infrastructure"]["annotations"], "set, so istiod copies no Pulumi annotation"
+
+
+def test_serverless_gateway_service_gets_its_type_and_waits_for_no_address():
+    from components.istio_mesh import gateway_service_type
+
+    t = gateway_service_type("NodePort")
+    args = pulumi.ResourceTransformArgs(
+        custom=True, type_="kubernetes:core/v1:Service", name="istio-ingressgateway",
+        props={"metadata": {"name": "istio-ingressgateway", "annotations": {"a": "b"}},
+               "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+        opts=pulumi.ResourceOptions(),
+    )
+    props = t(args).props
+    assert props["spec"] == {"type": "NodePort", "ports": [{"port": 80}]}
+    assert props["metadata"]["annotations"] == {"a": "b", SKIP_AWAIT: "true"}
+    deployment = pulumi.ResourceTransformArgs(custom=True, type_="kubernetes:apps/v1:Deployment", name="d",
+                                              props={"metadata": {"name": "d"}}, opts=pulumi.ResourceOptions())
+    assert t(deployment) is None

@@ -101,6 +101,7 @@ class LocalApiServer:
                 "--use-service-account-credentials=false", "--leader-elect=false",
                 "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller",
             ])
+            self._wait_settled(deadline=time.monotonic() + 120)
 
     def _wait_ready(self, deadline: float) -> None:
         """Polls the real /readyz endpoint until it answers ok: a readiness check, bounded in time."""
@@ -119,6 +120,29 @@ class LocalApiServer:
                 pass
             time.sleep(0.25)
         raise TimeoutError(f"kube-apiserver not ready:\n{self.log('kube-apiserver')}")
+
+    def _wait_settled(self, deadline: float) -> None:
+        """Until the controller manager has given every built-in namespace its `default`
+        ServiceAccount and `kube-root-ca.crt` ConfigMap, so that what tests see appear later is
+        theirs."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        core = client.CoreV1Api(self.client())
+        pending = {"default", "kube-system", "kube-public", "kube-node-lease"}
+        while pending and time.monotonic() < deadline:
+            for ns in sorted(pending):
+                try:
+                    core.read_namespaced_service_account("default", ns)
+                    core.read_namespaced_config_map("kube-root-ca.crt", ns)
+                    pending.discard(ns)
+                except ApiException as err:
+                    if err.status != 404:
+                        raise
+            time.sleep(0.25)
+        if pending:
+            raise TimeoutError(f"kube-controller-manager did not settle namespaces {sorted(pending)}:\n"
+                               f"{self.log('kube-controller-manager')}")
 
     def client(self):
         import urllib3

@@ -29,6 +29,13 @@ UPSTREAM_CHARTS = SHARED_DIR / "upstream-charts"
 CASES = [("standard", "v0.20.0"), ("serverless", "v0.20.0"), ("standard", "v0.16.0"), ("serverless", "v0.15.2")]
 """Both modes on the newest release; the two older releases whose one `kserve` chart holds
 the serving runtimes, one per mode (v0.15 also brings Istio 1.23 and Knative operator 1.15)."""
+EXTRA_CONFIG = {("serverless", "v0.15.2"): {"kserve-stack:gateway": {"serviceType": "NodePort"}}}
+"""The Service type is set on the rendered Service, not through the chart's values."""
+ISTIO_FROM = {"v0.15.2": "v0.20.0"}
+"""KServe v0.15.2's own Istio 1.23.2 `gateway` chart fails its values schema under the provider's
+Helm; v0.15 runs with an Istio release whose chart renders (its window is 1.25 to 1.27), and
+1.27.1 is the one whose charts are in shared/."""
+ISTIO_KEYS = ("istioBase", "istiod", "istioGateway")
 
 UNTRACKED_KINDS = {"Event", "Lease", "EndpointSlice", "Endpoints", "ComponentStatus"}
 """Written by controllers as they go; not objects a stack owns."""
@@ -38,13 +45,19 @@ def stack_config(mode: str, release: str) -> dict:
     """The shipped stack file, pointed at the real charts of one KServe release."""
     config = yaml.safe_load((PROJECT_DIR / f"Pulumi.{mode}.yaml").read_text())["config"]
     charts = UPSTREAM_CHARTS / release
-    sources = {key: {"path": str(charts / key)} for key in versions.DEFAULT_CHARTS if (charts / key).is_dir()}
+    istio_charts = UPSTREAM_CHARTS / ISTIO_FROM.get(release, release)
+    sources = {key: {"path": str((istio_charts if key in ISTIO_KEYS else charts) / key)}
+               for key in versions.DEFAULT_CHARTS if (charts / key).is_dir()}
     sources["gatewayApiCrds"] = {"path": str(UPSTREAM_CHARTS / "v0.20.0" / "gatewayApiCrds")}
+    pins = {"kserve": release}
+    if release in ISTIO_FROM:
+        pins["istio"] = yaml.safe_load((istio_charts / "istiod" / "Chart.yaml").read_text())["version"]
     return {
         **config,
+        **EXTRA_CONFIG.get((mode, release), {}),
         "kserve-stack:readiness": "skip",
         "kserve-stack:smokeTest": "off",
-        "kserve-stack:versions": {"kserve": release},
+        "kserve-stack:versions": pins,
         "kserve-stack:sources": sources,
     }
 
@@ -156,9 +169,30 @@ def check_installed(api, project: Project, mode: str, release: str) -> None:
                                                       "knativeservings", "knative-serving")
         assert serving["spec"]["config"]["domain"] == {"example.com": ""}
         assert serving["spec"]["ingress"]["istio"]["enabled"] is True
+        assert serving["spec"]["version"] == versions.default_versions(release)["knativeServing"]
+        service = core.read_namespaced_service("istio-ingressgateway", "istio-system")
+        service_type = EXTRA_CONFIG.get((mode, release), {}).get("kserve-stack:gateway", {}).get("serviceType")
+        assert service.spec.type == (service_type or "LoadBalancer")
+        assert service.metadata.labels["istio"] == "ingressgateway", "Knative's net-istio selects this label"
 
-    shared = {key: urns for key, urns in owners(project.state()).items() if len(urns) > 1}
+    state = project.state()
+    shared = {key: urns for key, urns in owners(state).items() if len(urns) > 1}
     assert not shared, f"objects managed by more than one resource: {shared}"
+    if versions.kserve_release(release).runtimes_chart is None:
+        check_runtimes_wait_for_their_webhook(state)
+
+
+def check_runtimes_wait_for_their_webhook(state: list[dict]) -> None:
+    """In the one-chart releases every ClusterServingRuntime waits for the controller that
+    serves the webhook validating it, and for that webhook's configuration."""
+    urns = {r["urn"].rsplit("::", 1)[-1]: r["urn"] for r in state}
+    controller = next(u for n, u in urns.items() if n.endswith("kserve/kserve-controller-manager"))
+    webhook = next(u for n, u in urns.items() if n.endswith(":clusterservingruntime.serving.kserve.io")
+                   and "ValidatingWebhookConfiguration" in u)
+    runtimes = [r for r in state if r["type"] == "kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime"]
+    assert len(runtimes) >= 8
+    for runtime in runtimes:
+        assert {controller, webhook} <= set(runtime.get("dependencies") or []), runtime["urn"]
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from components.model_service import expected_fragment, request_body, sample, sm
 from settings import config
 from tests.conftest import PROJECT_DIR
 
-
 APPLETS = ("sh", "wget", "timeout", "tail", "tr", "sleep")
 
 

@@ -227,3 +227,34 @@ def test_knative_serving_is_pinned_apart_from_the_operator(raw, project_dir, ver
     a Serving pin takes that minor's newest bundled patch."""
     raw["versions"] = versions
     assert config.parse(raw, project_dir).versions.knative_serving == serving
+
+
+@pytest.mark.parametrize(("version", "renders"), [
+    ("1.23.2", False), ("1.24.6", False), ("1.25.4", False), ("1.25.5", True), ("1.26.3", False),
+    ("1.26.4", True), ("1.27.0", False), ("1.27.1", True), ("1.28.0", True),
+])
+def test_istio_gateway_chart_versions_that_render(version, renders):
+    from settings.versions import istio_gateway_chart_renders
+
+    assert istio_gateway_chart_renders(version) is renders
+
+
+@pytest.mark.parametrize("istio", ["1.27.0", "1.26.3", "1.25.4"])
+def test_serverless_refuses_an_istio_whose_gateway_chart_cannot_render(raw, project_dir, istio):
+    raw.update(mode="serverless", versions={"kserve": "v0.15.2", "istio": istio})
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(raw, project_dir)
+    [problem] = err.value.problems
+    assert problem.startswith(f"kserve-stack:versions.istio: '{istio}' is not allowed;")
+    assert "istio/istio#57354" in problem and "1.25.5+, 1.26.4+, 1.27.1+" in problem
+
+
+def test_standard_mode_needs_no_gateway_chart(raw, project_dir):
+    raw["versions"] = {"istio": "1.27.0"}
+    assert config.parse(raw, project_dir).versions.istio == "1.27.0"
+
+
+def test_every_releases_default_istio_renders():
+    from settings.versions import KSERVE_COMPAT, istio_gateway_chart_renders
+
+    assert all(istio_gateway_chart_renders(c.tested["istio"]) for c in KSERVE_COMPAT.values())

@@ -135,8 +135,10 @@ INJECTED_IMAGE = "auto"
 
 def _pod_specs(kind: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
     """The pod specs (or runtime specs, which hold containers the same way) inside an object's spec."""
-    if kind == "Pod" or kind.endswith("ServingRuntime"):
+    if kind == "Pod":
         return [spec]
+    if kind.endswith("ServingRuntime"):  # a multi-node runtime has a worker pod spec too
+        return [spec, *([spec["workerSpec"]] if isinstance(spec.get("workerSpec"), dict) else [])]
     if kind == "CronJob":
         spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
     template = (spec.get("template") or {}).get("spec")

@@ -65,6 +65,10 @@ def controller_values(args: KServeReleaseArgs) -> dict:
         # pods and runtimes take theirs from the registry by the chart transform.
         for key, image in (("storage", "storage-initializer"), ("agent", "agent"), ("router", "router")):
             kserve[key] = {"image": registry_image(args.image_registry, f"kserve/{image}")}
+        kserve["servingruntime"] = {"art": {"image": registry_image(args.image_registry, "kserve/art-explainer")}}
+        if args.release.controller_chart == "kserve-resources":  # v0.15/v0.16 hard-code it (feature off)
+            kserve["localmodel"] = {"defaultJobImage": registry_image(args.image_registry,
+                                                                      "kserve/storage-initializer")}
     return {"kserve": kserve}
 
 
@@ -78,8 +82,9 @@ them (failurePolicy Fail): the runtimes wait for the controller that serves it a
 webhook's CA bundle."""
 
 
-RUNTIMES_VALUES = {"kserve": {"servingruntime": {"enabled": True}}}
-"""`kserve-runtime-configs` renders no runtime unless told to."""
+RUNTIMES_VALUES = {"kserve": {"servingruntime": {"enabled": True, "vllmserver": {"disabled": True}}}}
+"""`kserve-runtime-configs` renders no runtime unless told to. Its vLLM runtime is released as
+`vllm/vllm-openai:latest`: no pinned image, so it stays disabled (it still renders)."""
 
 
 class KServeRelease(pulumi.ComponentResource):

@@ -19,8 +19,7 @@ def _resource_policy(name: str, description: str, check) -> ResourceValidationPo
 
 
 def _modes(args, report_violation):
-    charts = [r.props for r in args.resources if r.resource_type == rules.CHART]
-    mode = rules.deployment_mode_of(charts)
+    mode = rules.deployment_mode_of((r.resource_type, r.props) for r in args.resources)
     for r in args.resources:
         if rules.kind_of(r.resource_type) == "InferenceService":
             for problem in rules.mode_annotation_problems(r.props, mode):

@@ -9,7 +9,8 @@ and hostPath rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 CHART = "kubernetes:helm.sh/v4:Chart"
@@ -53,7 +54,7 @@ def containers(resource_type: str, props: Mapping[str, Any]) -> Iterator[tuple[s
             yield "predictor.model", predictor["model"]
         for c in predictor.get("containers") or []:
             yield f"predictor.containers/{c.get('name')}", c
-    if kind in ("ServingRuntime", "ClusterServingRuntime"):
+    if kind in ("ServingRuntime", "ClusterServingRuntime") and not (props.get("spec") or {}).get("disabled"):
         for c in (props.get("spec") or {}).get("containers") or []:
             yield f"containers/{c.get('name')}", c
 
@@ -71,13 +72,26 @@ def missing_resources(resource_type: str, urn: str, props: Mapping[str, Any]) ->
     return out
 
 
+ISTIO_INJECTED = "auto"
+"""Istio's gateway charts leave `image: auto` for its injector to fill in (from istiod's pinned
+hub and tag) on pods that ask for an injection template."""
+
+
+def injected_by_istio(resource_type: str, props: Mapping[str, Any]) -> bool:
+    spec = props.get("spec") or {}
+    if kind_of(resource_type) not in POD_TEMPLATE_KINDS:
+        return False
+    annotations = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
+    return "inject.istio.io/templates" in annotations
+
+
 def unpinned_images(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     out = []
     for where, c in containers(resource_type, props):
         image = c.get("image")
         if not image:
             continue
-        if "@" in image:
+        if "@" in image or (image == ISTIO_INJECTED and injected_by_istio(resource_type, props)):
             continue
         last = image.rsplit("/", 1)[-1]
         if ":" not in last:
@@ -110,12 +124,19 @@ def tls_secret_not_secret(resource_type: str, props: Mapping[str, Any],
     return [f"TLS key material in {k} is not a Pulumi secret (additional_secret_outputs)" for k in missing]
 
 
-def deployment_mode_of(charts: Sequence[Mapping[str, Any]]) -> str | None:
-    """The mode the stack installs the KServe controller with, from its chart's values."""
-    for props in charts:
-        if str(props.get("chart", "")).rstrip("/").rsplit("/", 1)[-1] in ("kserve", "kserve-resources"):
-            return ((((props.get("values") or {}).get("kserve") or {}).get("controller") or {})
-                    .get("deploymentMode"))
+KSERVE_CONFIG = "inferenceservice-config"
+
+
+def deployment_mode_of(objects: Iterable[tuple[str, Mapping[str, Any]]]) -> str | None:
+    """The mode the KServe controller runs with, read where the controller reads it: the
+    `deploy` setting of the `inferenceservice-config` ConfigMap its chart renders. (Not the
+    chart's values: the engine keeps no inputs for a `helm.v4.Chart`, a remote component.)"""
+    for resource_type, props in objects:
+        if kind_of(resource_type) == "ConfigMap" and (props.get("metadata") or {}).get("name") == KSERVE_CONFIG:
+            try:
+                return json.loads((props.get("data") or {}).get("deploy") or "{}").get("defaultDeploymentMode")
+            except (ValueError, AttributeError):
+                return None
     return None
 
 

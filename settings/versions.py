@@ -244,6 +244,7 @@ _KSERVE_CONTROLLER_KEYS = frozenset({
     "kserve.storage.image",
     "kserve.agent.image",
     "kserve.router.image",
+    "kserve.servingruntime.art.image",
 })
 
 CHART_VALUE_KEYS: dict[str, tuple[str, frozenset[str]]] = {
@@ -257,9 +258,11 @@ CHART_VALUE_KEYS: dict[str, tuple[str, frozenset[str]]] = {
     "kserve-crd": ("kserve/kserve charts/kserve-crd/values.yaml", frozenset()),
     "kserve": ("kserve/kserve charts/kserve/values.yaml (v0.15, v0.16: controller and runtimes)",
                _KSERVE_CONTROLLER_KEYS),
-    "kserve-resources": ("kserve/kserve charts/kserve-resources/values.yaml (v0.17+)", _KSERVE_CONTROLLER_KEYS),
+    "kserve-resources": ("kserve/kserve charts/kserve-resources/values.yaml (v0.17+)",
+                         _KSERVE_CONTROLLER_KEYS | {"kserve.localmodel.defaultJobImage"}),
     "kserve-runtime-configs": ("kserve/kserve charts/kserve-runtime-configs/values.yaml (v0.17+)",
-                               frozenset({"kserve.servingruntime.enabled"})),
+                               frozenset({"kserve.servingruntime.enabled",
+                                          "kserve.servingruntime.vllmserver.disabled"})),
 }
 """The value keys of each chart that this project may set, with the upstream file they come
 from. The tests check every value the program passes against them, and them against the

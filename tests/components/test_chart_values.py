@@ -68,7 +68,8 @@ def test_old_releases_keep_the_charts_runtimes_after_its_webhook(run_stack, kser
     run = run_stack("standard", versions=default_versions(kserve), imageRegistry="mirror.local")
     controller = run.named("kserve-controller")
     values = controller.inputs["values"]["kserve"]
-    assert "servingruntime" not in values
+    assert values["servingruntime"] == {"art": {"image": "mirror.local/kserve/art-explainer"}}, \
+        "the chart's runtimes get their images from the chart transform, not values"
     assert not run.of_type("serving.kserve.io/v1alpha1:ClusterServingRuntime")
     renderer = controller.inputs["postRenderer"]
     assert renderer["command"] == "python3" and renderer["args"][0] == "-c"

@@ -160,17 +160,17 @@ class Project:
         return exported["deployment"].get("resources") or []
 
 
+def planned_states(preview_json: dict[str, Any], ops: tuple[str, ...] = ("create",)) -> list[dict[str, Any]]:
+    """The new states (type, urn, custom, inputs) of the steps a `pulumi preview --json` plans."""
+    return [step["newState"] for step in preview_json.get("steps") or []
+            if step.get("op") in ops and step.get("newState")]
+
+
 def planned_objects(preview_json: dict[str, Any], ops: tuple[str, ...] = ("create",)) -> list[dict[str, Any]]:
     """The Kubernetes objects a `pulumi preview --json` plans to `ops`, as manifests."""
-    out = []
-    for step in preview_json.get("steps") or []:
-        state = step.get("newState") or {}
-        if step.get("op") not in ops or not state.get("custom") or not state.get("type", "").startswith("kubernetes:"):
-            continue
-        inputs = state.get("inputs") or {}
-        if "kind" in inputs and "metadata" in inputs:
-            out.append(inputs)
-    return out
+    return [state["inputs"] for state in planned_states(preview_json, ops)
+            if state.get("custom") and state.get("type", "").startswith("kubernetes:")
+            and "kind" in (state.get("inputs") or {}) and "metadata" in state["inputs"]]
 
 
 def state_objects(resources_: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

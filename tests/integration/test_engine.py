@@ -16,6 +16,7 @@ API server and none may exist.
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import yaml
@@ -23,7 +24,7 @@ import yaml
 from settings import versions
 from tests.conftest import PROJECT_DIR, SHARED_DIR
 from tests.integration.apiserver import LocalApiServer
-from tests.integration.engine import Engine, Project, planned_objects, state_objects
+from tests.integration.engine import Engine, Project, planned_objects, planned_states, state_objects
 
 UPSTREAM_CHARTS = SHARED_DIR / "upstream-charts"
 CASES = [("standard", "v0.20.0"), ("serverless", "v0.20.0"), ("standard", "v0.16.0"), ("serverless", "v0.15.2")]
@@ -222,3 +223,75 @@ def test_preview_up_no_change_destroy_and_up_again(mode, release, cluster, pulum
 
     up_without_adopting(project, api)
     check_installed(api, project, mode, release)
+
+
+MIRROR = "mirror.example:5000/kserve-stack"
+
+
+def images_in(obj: dict) -> list[str]:
+    """Every image reference an object holds: in pod templates and runtimes, and in the JSON
+    settings of ConfigMaps (the images KServe's controller and Istio's injector put into the
+    pods they make). Istio names images by a bare name under its `global.hub`."""
+    found: list[str] = []
+
+    def walk(node, key="", hub=None):
+        if isinstance(node, dict):
+            hub = ((node.get("global") or {}).get("hub") if isinstance(node.get("global"), dict) else None) or hub
+            for k, v in node.items():
+                walk(v, k, hub)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key, hub)
+        elif isinstance(node, str):
+            if key == "image" or key.endswith("Image"):
+                found.append(f"{hub}/{node}" if hub and "/" not in node else node)
+            elif node[:1] in "{[":
+                try:
+                    walk(json.loads(node), key, hub)
+                except ValueError:
+                    pass
+
+    walk(obj.get("spec") or {})
+    if obj.get("kind") == "ConfigMap":
+        walk(obj.get("data") or {})
+    return found
+
+
+@pytest.mark.parametrize("mode", ["standard", "serverless"])
+def test_real_charts_with_a_mirror_render_only_mirrored_images_and_pass_the_policies(
+        mode, cluster, pulumi_engine, tmp_path):
+    """`pulumi preview` of the real charts with `imageRegistry`: every image any object names is
+    in the mirror (Istio's `auto` placeholder aside: istiod fills it from its mirrored hub), and
+    the policy pack's rules pass on every object the charts render."""
+    sys.path.insert(0, str(PROJECT_DIR / "policy"))
+    import rules
+
+    engine = Engine(pulumi_engine.toolchain, pulumi_engine.home, cluster.kubeconfig, state=tmp_path / "state")
+    config = {**stack_config(mode, "v0.20.0"), "kserve-stack:imageRegistry": MIRROR}
+    project = engine.project(tmp_path / "project", mode, config)
+    states = planned_states(project.preview("--json").json())
+    objects = planned_objects({"steps": [{"op": "create", "newState": s} for s in states]})
+    assert len(objects) > 100, "the charts rendered"
+
+    images = {image for obj in objects for image in images_in(obj)}
+    outside = sorted(i for i in images if not i.startswith(f"{MIRROR}/") and i != rules.ISTIO_INJECTED)
+    assert not outside, f"images outside {MIRROR}: {outside}"
+    assert any("kserve-controller" in i for i in images) and any("kube-rbac-proxy" in i for i in images)
+    if mode == "serverless":
+        serving = next(o for o in objects if o["kind"] == "KnativeServing")
+        assert serving["spec"]["registry"]["default"].startswith(f"{MIRROR}/knative/${{NAME}}:v")
+        assert serving["spec"]["config"]["deployment"]["queue-sidecar-image"].startswith(f"{MIRROR}/knative/")
+
+    problems = []
+    for state in states:
+        if not (state.get("custom") and state["type"].startswith("kubernetes:")):
+            continue
+        props, urn, typ = state.get("inputs") or {}, state["urn"], state["type"]
+        problems += [f"{urn}: {p}" for p in rules.missing_resources(typ, urn, props) + rules.unpinned_images(
+            typ, props) + rules.host_paths(typ, props) + rules.tls_secret_not_secret(typ, props, [])]
+    mode_string = rules.deployment_mode_of((s["type"], s.get("inputs") or {}) for s in states)
+    assert mode_string == versions.kserve_release("v0.20.0").deployment_mode(mode)
+    for obj in objects:
+        if obj["kind"] == "InferenceService":
+            problems += rules.mode_annotation_problems(obj, mode_string)
+    assert not problems, "\n".join(problems)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 
 import pytest
 
@@ -22,7 +23,7 @@ CHART_URN = ("urn:pulumi:standard::kserve-stack::kserve-stack:layers:CertManager
 
 @pytest.fixture
 def job(run_stack):
-    return copy.deepcopy(run_stack("standard").one("batch/v1:Job").inputs)
+    return copy.deepcopy(run_stack("standard").named("model-copy").inputs)
 
 
 @pytest.fixture
@@ -57,6 +58,23 @@ def test_pinned_images(job, image, ok):
     assert (rules.unpinned_images(JOB, job) == []) is ok
 
 
+def test_a_disabled_runtime_runs_nothing():
+    runtime = {"spec": {"containers": [{"name": "c", "image": "vllm/vllm-openai:latest"}]}}
+    csr = "kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime"
+    assert rules.unpinned_images(csr, runtime) == ["containers/c: image vllm/vllm-openai:latest uses latest"]
+    runtime["spec"]["disabled"] = True
+    assert rules.unpinned_images(csr, runtime) == []
+
+
+def test_istio_injected_image_only_where_istio_injects(job):
+    """The real Istio gateway chart's Deployment says `image: auto`; Istio's injector fills it in."""
+    job["spec"]["template"]["spec"]["containers"][0]["image"] = "auto"
+    deployment = "kubernetes:apps/v1:Deployment"
+    assert rules.unpinned_images(deployment, job) == ["containers/copy: image auto has no tag"]
+    job["spec"]["template"]["metadata"] = {"annotations": {"inject.istio.io/templates": "gateway"}}
+    assert rules.unpinned_images(deployment, job) == []
+
+
 def test_host_path_only_when_enabled(run_stack, tmp_path):
     model_dir = tmp_path / "m"
     model_dir.mkdir()
@@ -80,11 +98,19 @@ def test_tls_secrets_are_secret():
     assert rules.tls_secret_not_secret(typ, {"type": "Opaque", "data": {"a": "b"}}, []) == []
 
 
+def kserve_config(mode: str) -> tuple[str, dict]:
+    """The ConfigMap as the KServe charts render it (checked on the real charts in tests/integration)."""
+    return ("kubernetes:core/v1:ConfigMap", {"metadata": {"name": "inferenceservice-config", "namespace": "kserve"},
+                                             "data": {"deploy": json.dumps({"defaultDeploymentMode": mode})}})
+
+
 @pytest.mark.parametrize("stack", ["standard", "serverless"])
 def test_inference_service_mode_matches_the_controller(run_stack, stack):
     run = run_stack(stack)
-    mode = rules.deployment_mode_of([c.inputs for c in run.of_type("helm.sh/v4:Chart")])
-    assert mode == ("Standard" if stack == "standard" else "Knative")
+    expected = "Standard" if stack == "standard" else "Knative"
+    mode = rules.deployment_mode_of([("kubernetes:core/v1:ConfigMap", {"metadata": {"name": "other"}}),
+                                     kserve_config(expected)])
+    assert mode == expected
     isvc = copy.deepcopy(run.one("InferenceService").inputs)
     assert rules.mode_annotation_problems(isvc, mode) == []
     other = "Knative" if mode == "Standard" else "Standard"
@@ -95,8 +121,10 @@ def test_inference_service_mode_matches_the_controller(run_stack, stack):
     assert rules.mode_annotation_problems(isvc, mode) == [f"no {rules.MODE_ANNOTATION} annotation"]
 
 
+def test_no_kserve_config_means_no_mode_to_compare():
+    assert rules.deployment_mode_of([("kubernetes:helm.sh/v4:Chart", {})]) is None
+
+
 def test_legacy_mode_on_an_old_release(run_stack):
     run = run_stack("standard", versions={"kserve": "v0.15.2"})
-    mode = rules.deployment_mode_of([c.inputs for c in run.of_type("helm.sh/v4:Chart")])
-    assert mode == "RawDeployment"
-    assert rules.mode_annotation_problems(run.one("InferenceService").inputs, mode) == []
+    assert rules.mode_annotation_problems(run.one("InferenceService").inputs, "RawDeployment") == []

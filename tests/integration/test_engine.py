@@ -210,6 +210,8 @@ def test_preview_up_no_change_destroy_and_up_again(mode, release, cluster, pulum
     before = inventory(api)
 
     up_without_adopting(project, api)
+    assert (engine.state / ".pulumi" / "stacks" / "kserve-stack" / f"{mode}.json").exists(), \
+        "PULUMI_BACKEND_URL outranks the backend Pulumi.yaml names"
     project.preview("--expect-no-changes", "--diff")
     outputs = project.outputs()
     assert outputs["mode"] == mode and outputs["kserve_version"] == release

@@ -61,3 +61,39 @@ def test_both_stacks_run_through_the_pulumi_action_with_the_policy_pack():
     script = "\n".join(s.get("run", "") for s in e2e["steps"])
     for needle in ("pulumi up", "--expect 1,0,2", "preview --expect-no-changes", "pulumi destroy", "kubectl get crd"):
         assert needle in script, needle
+
+
+def run_backend_steps(env: dict[str, str], tmp_path) -> str:
+    """The preview job's steps that choose the state backend, run as the runner would: each
+    step's `if` evaluated against `env`, its script run by bash; returns the backend URL the
+    Pulumi step then sees."""
+    import re
+
+    job = yaml.safe_load((PROJECT_DIR / ".github/workflows/preview.yml").read_text())["jobs"]["preview"]
+    github_env = tmp_path / "github_env"
+    github_env.write_text("")
+    state = dict(env)
+    for step in job["steps"]:
+        if "PULUMI_BACKEND_URL=" not in step.get("run", ""):
+            continue
+        condition = re.sub(r"env\.(\w+)", lambda m: repr(state.get(m[1], "")), step["if"]).replace("&&", "and")
+        if not eval(condition, {}):  # noqa: S307 - the workflow's own two-operator expressions
+            continue
+        subprocess.run(["bash", "-c", step["run"]], check=True, env={
+            "PATH": os.environ["PATH"], "GITHUB_ENV": str(github_env), "RUNNER_TEMP": str(tmp_path), **state})
+        for line in github_env.read_text().splitlines():
+            key, _, value = line.partition("=")
+            state[key] = value
+    return state.get("PULUMI_BACKEND_URL", "")
+
+
+@pytest.mark.parametrize(("secrets", "backend"), [
+    ({"PULUMI_ACCESS_TOKEN": "pul-x"}, "https://api.pulumi.com"),
+    ({"PULUMI_ACCESS_TOKEN": "pul-x", "PULUMI_BACKEND_URL": "s3://bucket/state"}, "s3://bucket/state"),
+    ({"PULUMI_BACKEND_URL": "s3://bucket/state"}, "s3://bucket/state"),
+    ({}, "file://{tmp}/state"),
+])
+def test_preview_state_goes_where_the_repository_says(secrets, backend, tmp_path):
+    """Pulumi.yaml names a file backend, and it outranks a logged-in Pulumi Cloud; only
+    PULUMI_BACKEND_URL outranks it (the engine tests show the CLI doing so)."""
+    assert run_backend_steps(secrets, tmp_path) == backend.format(tmp=tmp_path)

@@ -22,6 +22,8 @@ HOST_PATH_ANNOTATION = "kserve-stack/host-path"
 DIGEST_ANNOTATION = "kserve-stack/model-digest"
 MANUAL_STORAGE_CLASS = "kserve-stack-manual"
 SAMPLE = ["sparrow", "elephant", "sunflower"]
+ISVC_POD_LABEL = "serving.kserve.io/inferenceservice"
+"""KServe labels an InferenceService's pods with its name."""
 SMOKE_TEST_SECONDS = 180
 """How long the smoke test keeps calling: the route may take a moment after the model is Ready."""
 JOB_RESOURCES = {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}}
@@ -98,10 +100,36 @@ def inference_service_spec(model: ModelConfig, storage_uri: str) -> dict:
     }
 
 
-def copy_script(target: str, source_dir: str) -> str:
-    """Replace the model directory whole: a stale second model file would make the runtime refuse it."""
-    t, s = shlex.quote(target), shlex.quote(source_dir.rstrip("/") + "/.")
-    return f"set -eu; rm -rf {t}; mkdir -p {t}; cp -rL {s} {t}/; ls -l {t}"
+KEEP_VERSIONS = 3
+"""Model versions kept on the claim: the new one, the one being served until the predictor
+rolls, and one more to roll back to without copying."""
+
+
+def version_of(digest: str) -> str:
+    return digest[:12]
+
+
+def copy_script(base: str, version: str, source_dir: str, keep: int = KEEP_VERSIONS) -> str:
+    """Copy a model version into its own directory `<base>/<version>`, never into the one being
+    served: into a scratch directory first, then renamed into place, so the predictor only ever
+    sees a complete version. A version already there (a rollback) is left as it is. The oldest
+    versions beyond `keep` are removed; the predictor serves one of the newest two."""
+    b, v, src = shlex.quote(base), shlex.quote(version), shlex.quote(source_dir.rstrip("/") + "/.")
+    return "\n".join([
+        "set -eu",
+        f"base={b}; version={v}",
+        'mkdir -p "$base"',
+        'if [ -d "$base/$version" ]; then echo "version $version is already on the claim"; else',
+        '  rm -rf "$base/.partial-$version"; mkdir "$base/.partial-$version"',
+        f'  cp -rL {src} "$base/.partial-$version/"',
+        '  mv "$base/.partial-$version" "$base/$version"',
+        "fi",
+        'touch "$base/$version"',
+        f'ls -1t "$base" | grep -vx "$version" | tail -n +{keep} | while read -r old; do',
+        '  rm -rf "${base:?}/$old"',
+        "done",
+        'ls -l "$base" "$base/$version"',
+    ])
 
 
 class ModelService(pulumi.ComponentResource):
@@ -141,7 +169,7 @@ class ModelService(pulumi.ComponentResource):
             ready_inputs: list[pulumi.Resource] = in_ns
         else:
             claim_name = f"{model.name}-model-store"
-            self.storage_uri = f"pvc://{claim_name}/{model.name}"
+            self.storage_uri = f"pvc://{claim_name}/{model.name}/{version_of(digest)}"
             self._storage(name, args, claim_name, in_ns)
             self.copy_job = self._copy_job(name, args, claim_name, digest)
             ready_inputs = [self.copy_job]
@@ -221,7 +249,6 @@ class ModelService(pulumi.ComponentResource):
 
     def _copy_job(self, name: str, args: ModelServiceArgs, claim_name: str, digest: str) -> k8s.batch.v1.Job:
         model = args.model
-        target = f"{MOUNT}/{model.name}"
         volumes = [k8s.core.v1.VolumeArgs(
             name="model-store",
             persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=claim_name),
@@ -247,10 +274,24 @@ class ModelService(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     spec=k8s.core.v1.PodSpecArgs(
                         restart_policy="Never",
+                        # A ReadWriteOnce claim mounts on one node at a time: join the predictor.
+                        affinity=k8s.core.v1.AffinityArgs(pod_affinity=k8s.core.v1.PodAffinityArgs(
+                            preferred_during_scheduling_ignored_during_execution=[
+                                k8s.core.v1.WeightedPodAffinityTermArgs(
+                                    weight=100,
+                                    pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
+                                        topology_key="kubernetes.io/hostname",
+                                        label_selector=k8s.meta.v1.LabelSelectorArgs(
+                                            match_labels={ISVC_POD_LABEL: model.name}),
+                                    ),
+                                ),
+                            ],
+                        )),
                         containers=[k8s.core.v1.ContainerArgs(
                             name="copy",
                             image=image,
-                            command=["/bin/sh", "-c", copy_script(target, source_dir)],
+                            command=["/bin/sh", "-c", copy_script(f"{MOUNT}/{model.name}", version_of(digest),
+                                                                  source_dir)],
                             volume_mounts=mounts,
                             resources=k8s.core.v1.ResourceRequirementsArgs(**JOB_RESOURCES),
                         )],

@@ -117,7 +117,7 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
                   "gateway": {"tlsIssuer": {"kind": "Issuer", "name": "corp-ca"}, "serviceType": "NodePort"},
                   "imageRegistry": "mirror.local:5000"}),
     ("serverless", {"model": {"name": "iris", "storageUri": "s3://bucket/iris", "protocol": "v2",
-                              "minReplicas": 0, "maxReplicas": 3}}),
+                              "minReplicas": 0, "maxReplicas": 3}, "imageRegistry": "mirror.local:5000"}),
     ("standard", {"readiness": "skip", "versions": {"kserve": "v0.15.2"}}),
 ]
 """Config variants that between them make every kind of object the program can create."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def test_isvc_spec_from_the_shipped_stack(run_stack):
     m = predictor["model"]
     assert m["modelFormat"] == {"name": "sklearn"}
     assert m["runtime"] == "kserve-sklearnserver" and m["protocolVersion"] == "v1"
-    assert m["storageUri"] == "pvc://model-model-store/model"
+    assert re.fullmatch(r"pvc://model-model-store/model/[0-9a-f]{12}", m["storageUri"]), "a directory per version"
     assert m["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
     annotations = isvc.inputs["metadata"]["annotations"]
     assert annotations["pulumi.com/waitFor"] == "condition=Ready"
@@ -76,7 +77,11 @@ def test_path_source_copies_files_through_a_configmap(run_stack, model_dir):
     container = job.inputs["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "busybox:1.37.0"
     script = container["command"][-1]
-    assert "rm -rf /mnt/models/model" in script and "cp -rL /src/. /mnt/models/model/" in script
+    version = run.one("InferenceService").inputs["spec"]["predictor"]["model"]["storageUri"].rsplit("/", 1)[-1]
+    assert f"base=/mnt/models/model; version={version}" in script and "cp -rL /src/. " in script
+    affinity = job.inputs["spec"]["template"]["spec"]["affinity"]["podAffinity"]
+    [term] = affinity["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["labelSelector"] == {"matchLabels": {"serving.kserve.io/inferenceservice": "model"}}
     assert container["resources"]["limits"] and container["resources"]["requests"]
     assert "ttlSecondsAfterFinished" not in job.inputs["spec"]
     claim = run.one("PersistentVolumeClaim")
@@ -139,7 +144,7 @@ def test_image_source(run_stack):
     run = run_stack("standard", model=model(image="registry.local/model:1.0", imagePath="/app/model"))
     container = run.named("model-copy").inputs["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.local/model:1.0"
-    assert "cp -rL /app/model/. /mnt/models/model/" in container["command"][-1]
+    assert "cp -rL /app/model/. " in container["command"][-1]
     assert not run.of_type("core/v1:ConfigMap")
 
 

@@ -80,7 +80,7 @@ def test_every_kind_the_program_makes_was_sent(run_stack):
         kinds |= {o["kind"] for o in run_stack(stack, **overrides).objects()}
     assert kinds >= {
         "Namespace", "ClusterIssuer", "CustomResourceDefinition", "GatewayClass", "Gateway", "Certificate",
-        "IngressClass", "KnativeServing", "InferenceService", "ClusterServingRuntime", "PersistentVolume",
+        "IngressClass", "KnativeServing", "InferenceService", "PersistentVolume",
         "PersistentVolumeClaim", "ConfigMap", "Job",
     }
 

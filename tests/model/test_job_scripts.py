@@ -1,5 +1,6 @@
-"""The smoke-test Job's script, run as the Job runs it (busybox sh and wget, as in the Job's
-busybox image) against the real KServe model server serving the committed model."""
+"""The model Jobs' scripts, run as the Jobs run them, by busybox's applets as in the Jobs'
+busybox image: the copy script on a directory standing in for the claim, the smoke test
+against the real KServe model server serving the committed model."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from dataclasses import replace
 
 import pytest
 
-from components.model_service import expected_fragment, request_body, sample, smoke_script
+from components.model_service import copy_script, expected_fragment, request_body, sample, smoke_script
 from settings import config
 from tests.conftest import PROJECT_DIR
 
-APPLETS = ("sh", "wget", "timeout", "tail", "tr", "sleep")
+APPLETS = ("sh", "wget", "timeout", "tail", "tr", "sleep", "mkdir", "rm", "cp", "mv", "ls", "touch",
+           "grep")
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +72,48 @@ def test_no_answer_fails_after_bounded_attempts(busybox, model_server, model_con
     result = run_script(busybox, script)
     assert result.returncode == 1
     assert "no answer from" in result.stdout and "404" in result.stdout
+
+
+def copy(env: dict[str, str], claim, version: str, source) -> subprocess.CompletedProcess:
+    result = run_script(env, copy_script(str(claim / "model"), version, str(source), keep=3))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def model_files(tmp_path, name: str, weights: bytes):
+    src = tmp_path / name
+    src.mkdir()
+    (src / "model.joblib").write_bytes(weights)
+    (src / "metadata.json").write_text("{}")
+    return src
+
+
+def test_a_new_version_never_touches_the_one_being_served(busybox, tmp_path):
+    claim = tmp_path / "claim"
+    copy(busybox, claim, "v1", model_files(tmp_path, "one", b"weights-1"))
+    served = claim / "model" / "v1" / "model.joblib"
+    inode, before = served.stat().st_ino, served.read_bytes()
+    copy(busybox, claim, "v2", model_files(tmp_path, "two", b"weights-2"))
+    assert served.stat().st_ino == inode and served.read_bytes() == before == b"weights-1"
+    assert (claim / "model" / "v2" / "model.joblib").read_bytes() == b"weights-2"
+    assert sorted(p.name for p in (claim / "model").iterdir()) == ["v1", "v2"], "no scratch directory is left"
+
+
+def test_a_rollback_reuses_the_version_on_the_claim_and_old_versions_are_pruned(busybox, tmp_path):
+    claim = tmp_path / "claim"
+    sources = {v: model_files(tmp_path, v, v.encode()) for v in ("v1", "v2", "v3", "v4")}
+    clock = iter(range(1_000_000, 2_000_000, 60))
+
+    def copy_at(version: str) -> subprocess.CompletedProcess:
+        """Each `pulumi up` a minute after the one before (the script stamps the version now)."""
+        result = copy(busybox, claim, version, sources[version])
+        os.utime(claim / "model" / version, (t := next(clock), t))
+        return result
+
+    for version in ("v1", "v2", "v3"):
+        copy_at(version)
+    assert "already on the claim" in copy_at("v2").stdout
+    copy_at("v4")
+    assert sorted(p.name for p in (claim / "model").iterdir()) == ["v2", "v3", "v4"], \
+        "the oldest beyond three go; the rolled-back v2 counts as recent"
+    assert (claim / "model" / "v2" / "model.joblib").read_bytes() == b"v2"

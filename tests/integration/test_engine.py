@@ -16,6 +16,7 @@ API server and none may exist.
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import pytest
@@ -139,9 +140,12 @@ def check_installed(api, project: Project, mode: str, release: str) -> None:
     assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == deploy_mode
     predictor = isvc["spec"]["predictor"]
     assert predictor["minReplicas"] == stack["minReplicas"] and predictor["maxReplicas"] == stack["maxReplicas"]
-    assert predictor["model"] == {
+    model = dict(predictor["model"])
+    assert re.fullmatch(r"pvc://model-model-store/model/[0-9a-f]{12}", model.pop("storageUri")), \
+        "the claim, and the model version's own directory on it"
+    assert model == {
         "modelFormat": {"name": "sklearn"}, "protocolVersion": "v1", "runtime": "kserve-sklearnserver",
-        "storageUri": "pvc://model-model-store/model", "resources": stack["resources"],
+        "resources": stack["resources"],
     }
     deploy = json.loads(core.read_namespaced_config_map("inferenceservice-config", "kserve").data["deploy"])
     assert deploy["defaultDeploymentMode"] == deploy_mode

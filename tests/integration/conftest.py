@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing_tool
 from tests.integration.apiserver import LocalApiServer
 from tests.integration.engine import Engine, EngineMissing, Toolchain
-
-
-def _missing(message: str):
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +19,7 @@ def k8s_bin() -> Path:
     missing = not value or not all((Path(value) / b).exists()
                                    for b in ("etcd", "kube-apiserver", "kube-controller-manager"))
     if missing:
-        _missing("etcd/kube-apiserver not built: run `eval \"$(bash scripts/toolchain.sh)\"` (or bash scripts/test.sh)")
+        missing_tool("etcd/kube-apiserver not built: run `eval \"$(bash scripts/toolchain.sh)\"`")
     return Path(value)
 
 
@@ -40,6 +35,6 @@ def pulumi_engine(tmp_path_factory) -> Engine:
     try:
         toolchain = Toolchain.from_env()
     except EngineMissing as err:
-        _missing(str(err))
+        missing_tool(str(err))
     home = tmp_path_factory.mktemp("pulumi-home")
     return Engine(toolchain, home, kubeconfig=home / "no-cluster")

@@ -13,7 +13,7 @@ import pytest
 
 from components.model_service import copy_script, expected_fragment, request_body, sample, smoke_script
 from settings import config
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, missing_tool
 
 APPLETS = ("sh", "wget", "timeout", "tail", "tr", "sleep", "mkdir", "rm", "cp", "mv", "ls", "touch",
            "grep")
@@ -24,10 +24,7 @@ def busybox(tmp_path_factory) -> dict[str, str]:
     """An environment whose PATH holds busybox's applets only, as the busybox image does."""
     path = shutil.which("busybox")
     if not path:
-        message = "busybox is not installed (bash scripts/test.sh installs Debian's busybox)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_tool("busybox is not installed (bash scripts/test.sh installs Debian's busybox)")
     bin_dir = tmp_path_factory.mktemp("busybox")
     for applet in APPLETS:
         (bin_dir / applet).symlink_to(path)

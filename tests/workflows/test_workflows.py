@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, missing_tool
 
 WORKFLOWS = sorted((PROJECT_DIR / ".github" / "workflows").glob("*.yml"))
 
@@ -18,10 +18,7 @@ WORKFLOWS = sorted((PROJECT_DIR / ".github" / "workflows").glob("*.yml"))
 def actionlint() -> str:
     path = shutil.which("actionlint")
     if not path:
-        message = "actionlint not built: run `eval \"$(bash scripts/toolchain.sh)\"`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_tool("actionlint not built: run `eval \"$(bash scripts/toolchain.sh)\"`")
     return path
 
 

@@ -54,4 +54,9 @@ def load(source: ManifestSource, cache: Path | None = None) -> list[dict[str, An
         bodies = [p.read_bytes() for p in sorted(path.glob("*.yaml"))] if path.is_dir() else [path.read_bytes()]
     else:
         bodies = [fetch_file(url, sha256, cache) for url, sha256 in source.files]
-    return [doc for body in bodies for doc in yaml.safe_load_all(body) if doc]
+    return [doc for body in bodies for doc in yaml.load_all(body, Loader=SAFE_LOADER) if doc]
+
+
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""PyYAML's libyaml-backed safe loader where the wheel has it: the Gateway API CRDs (1 MB) take
+0.6 s to parse in pure Python on every preview, 0.04 s with libyaml."""

@@ -174,6 +174,7 @@ class ModelService(pulumi.ComponentResource):
             self.copy_job = self._copy_job(name, args, claim_name, digest)
             ready_inputs = [self.copy_job]
 
+        isvc_spec = inference_service_spec(model, self.storage_uri)
         self.inference_service = k8s.apiextensions.CustomResource(
             f"{name}-isvc",
             api_version="serving.kserve.io/v1beta1",
@@ -187,7 +188,7 @@ class ModelService(pulumi.ComponentResource):
                     **await_annotations(args.waits, "condition=Ready", model.ready_timeout),
                 },
             },
-            spec=inference_service_spec(model, self.storage_uri),
+            spec=isvc_spec,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*ready_inputs, *args.kserve]),
         )
 
@@ -197,7 +198,7 @@ class ModelService(pulumi.ComponentResource):
         self.predict_url = f"http://{self.host}{path}"
         self.internal_predict_url = f"http://{model.name}-predictor.{ns}.svc.cluster.local{path}"
         self.gateway_address = self._gateway_address(name, args)
-        self.smoke_test = self._smoke_test(name, args, digest)
+        self.smoke_test = self._smoke_test(name, args, json.dumps([digest, args.deployment_mode, isvc_spec]))
         self.register_outputs({
             "predict_url": self.predict_url,
             "internal_predict_url": self.internal_predict_url,
@@ -321,7 +322,7 @@ class ModelService(pulumi.ComponentResource):
 
         return service.status.apply(address)
 
-    def _smoke_test(self, name: str, args: ModelServiceArgs, digest: str) -> k8s.batch.v1.Job | None:
+    def _smoke_test(self, name: str, args: ModelServiceArgs, served: str) -> k8s.batch.v1.Job | None:
         """A Job in the model's namespace that calls the model through the gateway Service, as
         a client would, with the Host header that picks its route: it needs no load balancer, so
         it works on every cluster. `up` fails when the model does not answer as its metadata
@@ -336,8 +337,9 @@ class ModelService(pulumi.ComponentResource):
         return k8s.batch.v1.Job(
             f"{name}-smoke-test",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                # A new name whenever the model or its answer may change: Jobs cannot be updated.
-                name=f"{model.name}-smoke-test-{hashlib.sha256((digest + script).encode()).hexdigest()[:8]}",
+                # A new name, so a new call, whenever what is served may change (`served`: the
+                # model's bytes and the InferenceService): Jobs cannot be updated.
+                name=f"{model.name}-smoke-test-{hashlib.sha256((served + script).encode()).hexdigest()[:8]}",
                 namespace=model.namespace,
                 annotations=await_annotations(args.waits, timeout=SMOKE_TEST_SECONDS + 60),
             ),

@@ -124,11 +124,16 @@ def test_serverless_smoke_test_calls_the_istio_ingress_gateway(run_stack):
     assert "host=model.default.example.com;" in script
 
 
-def test_a_new_model_gives_a_new_smoke_test_job(run_stack, model_dir):
-    first = run_stack("standard", model=model(path=str(model_dir))).named("model-smoke-test")
+def test_a_new_model_or_inference_service_gives_a_new_smoke_test_job(run_stack, model_dir):
+    def job_name(**overrides) -> str:
+        return run_stack("standard", model=model(path=str(model_dir), **overrides)).named(
+            "model-smoke-test").inputs["metadata"]["name"]
+
+    first = job_name()
+    assert job_name() == first, "nothing changed, no new call"
+    assert job_name(resources={"limits": {"cpu": "2", "memory": "1Gi"}}) != first
     (model_dir / "model.joblib").write_bytes(b"weights-v2")
-    second = run_stack("standard", model=model(path=str(model_dir))).named("model-smoke-test")
-    assert first.inputs["metadata"]["name"] != second.inputs["metadata"]["name"]
+    assert job_name() != first
 
 
 def test_smoke_test_off_and_skipped_waits(run_stack):

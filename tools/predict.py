@@ -4,7 +4,7 @@
     python -m tools.predict --url URL --host HOST [WORDS...] # e.g. through kubectl port-forward
     python -m tools.predict ... --expect 1,0,2               # exit 1 unless the answer matches
 
-Standard library only, so the stack's post-deploy smoke test runs it with any python3.
+Standard library only, so it runs with any python3 (the e2e workflow calls it through a port-forward).
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str,
         knative = KnativeLayer("knative", KnativeLayerArgs(
             version=cfg.versions.knative, serving_version=cfg.versions.knative_serving,
             chart=cfg.charts["knativeOperator"], domain=cfg.domain,
-            waits=waits, istio=istio.ready, image_registry=cfg.image_registry,
+            waits=waits, istio=[istio.istiod], image_registry=cfg.image_registry,
         ))
         ingress_api = [knative]
         gateway_service = (ISTIO_NAMESPACE, INGRESS_GATEWAY)
@@ -59,7 +59,7 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str,
         mode=cfg.mode, release=release, charts=cfg.charts, domain=cfg.domain, waits=waits,
         tls_issuer=cfg.gateway.tls_issuer or TlsIssuer(kind="ClusterIssuer", name=SELF_SIGNED_ISSUER),
         service_type=cfg.gateway.service_type, image_registry=cfg.image_registry,
-        cert_manager=[cert_manager], ingress_api=ingress_api, istio=istio.ready,
+        cert_manager=[cert_manager.chart], ingress_api=ingress_api, istio=istio.ready,
     ))
     model = ModelService(cfg.model.name, ModelServiceArgs(
         model=cfg.model, mode=cfg.mode, deployment_mode=release.deployment_mode(cfg.mode), domain=cfg.domain,

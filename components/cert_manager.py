@@ -37,7 +37,9 @@ def chart_values(args: CertManagerArgs) -> dict:
 
 class CertManager(pulumi.ComponentResource):
     """The cert-manager chart, and a self-signed ClusterIssuer created only once the
-    webhook has its CA bundle (cert-manager#2908: issuers created earlier are refused)."""
+    webhook has its CA bundle (cert-manager#2908: issuers created earlier are refused).
+    Other layers wait for `chart` only: a Certificate may name an issuer that is not Ready
+    yet, cert-manager issues it once the issuer is."""
 
     namespace: k8s.core.v1.Namespace
     chart: k8s.helm.v4.Chart

@@ -26,7 +26,9 @@ class KnativeLayerArgs:
     domain: str
     waits: bool
     istio: Sequence[pulumi.Resource] = ()
-    """net-istio programs the Istio ingress gateway, so Istio comes first."""
+    """istiod (after Istio's CRDs): net-istio needs both to become ready. Not the ingress
+    gateway's pods: net-istio only writes the Gateway objects that select them; the model,
+    which is called through them, waits for them instead."""
     timeout_seconds: int = 900
     image_registry: str | None = None
 

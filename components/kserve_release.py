@@ -42,6 +42,9 @@ class KServeReleaseArgs:
     service_type: ServiceType = "LoadBalancer"
     image_registry: str | None = None
     cert_manager: Sequence[pulumi.Resource] = ()
+    """The cert-manager chart: its webhook refuses every Issuer and Certificate until it has its
+    CA bundle. Not the ClusterIssuer: the controller chart brings its own Issuer, and cert-manager
+    issues a Certificate whose issuer is not Ready yet once it is (it watches issuers)."""
     ingress_api: Sequence[pulumi.Resource] = ()
     """Gateway API CRDs (standard) or Knative Serving (serverless): the controller probes
     for them once, when it starts."""
@@ -88,9 +91,10 @@ RUNTIMES_VALUES = {"kserve": {"servingruntime": {"enabled": True, "vllmserver": 
 
 
 class KServeRelease(pulumi.ComponentResource):
-    """The CRD chart waits for nothing. The controller waits for cert-manager (its webhook
-    certificate) and the ingress API; the runtimes wait for the controller's webhooks,
-    which validate ClusterServingRuntimes."""
+    """The CRD chart waits for nothing. The controller waits for the cert-manager chart (its
+    webhook certificate) and the ingress API; the runtimes wait for the controller's webhooks,
+    which validate ClusterServingRuntimes. The gateway Certificate and the Gateway do not wait
+    for each other; each gates `pulumi up` through its own wait."""
 
     namespace: k8s.core.v1.Namespace
     crds: k8s.helm.v4.Chart
@@ -142,6 +146,8 @@ class KServeRelease(pulumi.ComponentResource):
                         "group": "cert-manager.io", "kind": args.tls_issuer.kind, "name": args.tls_issuer.name,
                     },
                 },
+                # Not after the issuer: cert-manager issues the certificate once the issuer is Ready,
+                # and its own Ready wait still holds `pulumi up` until then.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.namespace, *args.cert_manager]),
             )
             self.gateway = k8s.apiextensions.CustomResource(
@@ -161,8 +167,11 @@ class KServeRelease(pulumi.ComponentResource):
                     },
                 },
                 spec=gateway_spec(),
+                # Not after the Certificate: Istio accepts a Gateway whose TLS secret does not exist
+                # yet (the HTTPS listener picks it up when it appears), and the HTTP listener KServe's
+                # routes use does not need it.
                 opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=[self.namespace, self.certificate, *args.ingress_api, *args.istio],
+                    parent=self, depends_on=[self.namespace, *args.ingress_api, *args.istio],
                 ),
             )
         self.register_outputs({"namespace": NAMESPACE, "version": version, "mode": args.mode})

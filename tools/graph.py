@@ -1,8 +1,9 @@
 """The stack's resource graph, captured by running the program against a recording mock
 monitor: what is registered, under which layer, and which resources each one waits for.
 
-`python -m tools.graph standard` prints the layer graph and its longest chain of
-readiness gates, the deploy's critical path. The tests use the same capture.
+`python -m tools.graph standard` prints the layer graph and the deploy's critical path: the
+chain of dependencies holding the most readiness gates, resources whose wait depends on a
+controller (see `is_gate`). The tests use the same capture.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.sync_await import _sync_await
 
+from components.readiness import SKIP_AWAIT, WAIT_FOR
+
 LAYER_PREFIX = "kserve-stack:layers:"
+REMOTE = ("kubernetes:helm.sh", "kubernetes:yaml")
+"""Remote components (Chart, ConfigGroup): their children are registered by the provider,
+so the capture holds them as single nodes."""
+WAITING_TYPES = ("kubernetes:batch/v1:Job", "kubernetes:apps/v1:Deployment")
 
 
 @dataclass
@@ -118,17 +125,39 @@ def layer_edges(regs: dict[str, Registration]) -> set[tuple[str, str]]:
     return edges
 
 
+def is_gate(reg: Registration) -> bool:
+    """True when the resource's readiness wait depends on a controller writing something: an
+    explicit `pulumi.com/waitFor`, a Job (complete) or Deployment (available), or a Chart or
+    ConfigGroup, whose children wait (CRDs Established, Deployments Available, webhook CA
+    bundles). Never with `pulumi.com/skipAwait`; never a read, a Namespace, ConfigMap or claim."""
+    if reg.read or not (reg.custom or reg.type.startswith(REMOTE)):
+        return False
+    metadata = reg.inputs.get("metadata")
+    annotations = (metadata.get("annotations") if isinstance(metadata, dict) else None) or {}
+    if annotations.get(SKIP_AWAIT) == "true" or reg.inputs.get("skipAwait") is True:
+        return False
+    if WAIT_FOR in annotations or reg.type in WAITING_TYPES:
+        return True
+    if reg.type.startswith(REMOTE):
+        # Every object skipping its await: nothing waits. No objects: read from files, or left out
+        # by this command (the Gateway API CRDs), which still wait in a deploy.
+        objs = [o for o in reg.inputs.get("objs") or [] if isinstance(o, dict)]
+        return not objs or not all(
+            ((o.get("metadata") or {}).get("annotations") or {}).get(SKIP_AWAIT) == "true" for o in objs)
+    return False
+
+
 def critical_path(regs: dict[str, Registration]) -> list[str]:
-    """The longest chain of custom resources, each waiting for the one before it."""
-    remote = ("kubernetes:helm.sh", "kubernetes:yaml")
-    customs = {urn: r for urn, r in regs.items() if r.custom or r.type.startswith(remote)}
+    """The gates, in order, of the dependency chain holding the most gates. Resources that are
+    not gates still link a chain; they add nothing to its length."""
+    nodes = {urn for urn, r in regs.items() if r.custom or r.type.startswith(REMOTE)}
     children: dict[str, set[str]] = {}
     for urn, reg in regs.items():
         if reg.parent:
             children.setdefault(reg.parent, set()).add(urn)
 
     def leaves(urn: str) -> set[str]:
-        if urn in customs:
+        if urn in nodes:
             return {urn}
         out: set[str] = set()
         for child in children.get(urn, ()):
@@ -137,19 +166,19 @@ def critical_path(regs: dict[str, Registration]) -> list[str]:
 
     memo: dict[str, list[str]] = {}
 
-    def longest(urn: str) -> list[str]:
+    def heaviest(urn: str) -> list[str]:
         if urn not in memo:
-            memo[urn] = []
+            memo[urn] = []  # a cycle adds nothing
             best: list[str] = []
-            for dep in regs[urn].dependencies:
-                for leaf in leaves(dep) if dep in regs else ():
-                    chain = longest(leaf)
+            for dep in sorted(d for d in regs[urn].dependencies if d in regs):
+                for leaf in sorted(leaves(dep)):
+                    chain = heaviest(leaf)
                     if len(chain) > len(best):
                         best = chain
-            memo[urn] = [*best, urn]
+            memo[urn] = [*best, urn] if is_gate(regs[urn]) else best
         return memo[urn]
 
-    return max((longest(urn) for urn in customs), key=len, default=[])
+    return max((heaviest(urn) for urn in sorted(nodes)), key=len, default=[])
 
 
 def describe(urn: str, regs: dict[str, Registration]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.graph import layer_edges
+from tools.graph import critical_path, is_gate, layer_edges
 
 ALL_LAYERS = {"CertManager", "IstioMesh", "GatewayLayer", "KnativeLayer", "KServeRelease", "ModelService"}
 LAYERS = {
@@ -61,16 +61,21 @@ def test_standard_resource_edges(run_stack):
     istiod, base = run.named("istio-istiod"), run.named("istio-base")
     assert w(istiod, base) and w(istiod, run.named("gateway-api-crds")) and w(istiod, run.named("gateway-api-class"))
     assert w(run.named("gateway-api-class"), run.named("gateway-api-crds"))
-    controller = run.named("kserve-controller")
+    controller, issuer = run.named("kserve-controller"), run.named("cert-manager-selfsigned-issuer")
     assert w(controller, run.named("kserve-crds"))
-    assert w(controller, run.named("cert-manager-chart")) and w(controller, run.named("cert-manager-selfsigned-issuer"))
+    assert w(controller, run.named("cert-manager-chart"))
+    assert not w(controller, issuer), "the controller chart brings its own Issuer"
     assert w(controller, run.named("gateway-api-crds"))
     assert not w(controller, istiod), "the controller does not need istiod in standard mode"
     assert w(run.named("kserve-runtimes"), controller)
-    gateway = run.named("kserve-gateway")
-    assert w(gateway, istiod) and w(gateway, run.named("kserve-gateway-certificate"))
-    assert w(run.named("kserve-gateway-certificate"), run.named("cert-manager-selfsigned-issuer"))
-    assert w(run.named("cert-manager-selfsigned-issuer"), run.named("cert-manager-chart"))
+    gateway, certificate = run.named("kserve-gateway"), run.named("kserve-gateway-certificate")
+    assert w(gateway, istiod) and w(gateway, run.named("gateway-api-crds"))
+    assert not w(gateway, certificate), "Istio accepts a Gateway before its TLS secret exists"
+    assert w(certificate, run.named("cert-manager-chart"))
+    assert not w(certificate, issuer), "cert-manager issues it once the issuer is Ready"
+    assert w(issuer, run.named("cert-manager-chart"))
+    kserve = [r for r in run.regs.values() if r.layer == "KServeRelease" and r.name != "kserve"]
+    assert len(kserve) >= 5 and not [r.name for r in kserve if w(r, issuer)]
     isvc = run.named("model-isvc")
     for dep in ("model-copy", "kserve-controller", "kserve-runtimes", "kserve-gateway"):
         assert w(isvc, run.named(dep)), dep
@@ -82,18 +87,45 @@ def test_serverless_resource_edges(run_stack):
     run = run_stack("serverless")
     w = run.waits_for
     serving = run.named("knative-serving")
-    assert w(serving, run.named("knative-operator")) and w(serving, run.named("istio-ingressgateway"))
+    assert w(serving, run.named("knative-operator")) and w(serving, run.named("istio-istiod"))
+    assert not w(serving, run.named("istio-ingressgateway")), "net-istio does not need the gateway's pods"
+    assert not w(serving, run.named("istio-ingress-class"))
     assert not w(run.named("istio-istiod"), run.named("cert-manager-chart"))
     assert w(run.named("kserve-controller"), serving)
+    assert w(run.named("kserve-controller"), run.named("cert-manager-chart"))
+    assert not w(run.named("kserve-controller"), run.named("cert-manager-selfsigned-issuer"))
     assert w(run.named("model-isvc"), run.named("kserve-runtimes"))
     assert w(run.named("model-isvc"), run.named("istio-ingressgateway"))
 
 
-def test_critical_path_ends_at_the_model(run_stack):
-    from tools.graph import critical_path
+def reaches(run, later, earlier) -> bool:
+    """True when `later` waits for `earlier`, directly or through other resources."""
+    seen, todo = set(), [later.urn]
+    while todo:
+        reg = run.regs[todo.pop()]
+        if run.waits_for(reg, earlier):
+            return True
+        for dep in reg.dependencies - seen:
+            seen.add(dep)
+            todo += [u for u in run.regs if u == dep or run.regs[u].parent == dep]
+    return False
 
-    run = run_stack("standard")
-    path = [run.regs[u].name for u in critical_path(run.regs)]
-    assert path[-2:] == ["model-isvc", "model-smoke-test"]
+
+@pytest.mark.parametrize("stack", ["standard", "serverless"])
+def test_critical_path_is_a_chain_of_gates_ending_at_the_model(run_stack, stack):
+    run = run_stack(stack)
+    path = [run.regs[u] for u in critical_path(run.regs)]
+    assert [r.name for r in path[-2:]] == ["model-isvc", "model-smoke-test"]
+    assert all(is_gate(r) for r in path), [r.name for r in path if not is_gate(r)]
     for earlier, later in zip(path, path[1:], strict=False):
-        assert run.waits_for(run.named(later), run.named(earlier)), (earlier, later)
+        assert reaches(run, later, earlier), (earlier.name, later.name)
+
+
+def test_standard_critical_path_has_at_most_five_gates(run_stack):
+    path = [run_stack("standard").regs[u].name for u in critical_path(run_stack("standard").regs)]
+    assert len(path) <= 5, path
+
+
+def test_readiness_skip_leaves_no_gate(run_stack):
+    run = run_stack("standard", readiness="skip")
+    assert critical_path(run.regs) == []

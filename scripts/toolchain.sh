@@ -2,7 +2,8 @@
 # Builds, from Go modules only, the tools the tests need that no package registry this
 # project reaches ships as a binary:
 #   - the Kubernetes control plane the integration tests run on loopback (etcd,
-#     kube-apiserver, kube-controller-manager);
+#     kube-apiserver, kube-controller-manager, kube-scheduler), and KWOK, the Kubernetes
+#     SIG's kubelet stand-in, so its pods turn Ready and its Jobs complete;
 #   - the real Pulumi engine: the CLI, the Python language host and the kubernetes resource
 #     provider, which the engine tests drive exactly as a user's `pulumi up` would;
 #   - actionlint for the workflow files.
@@ -14,7 +15,9 @@
 #   bash scripts/toolchain.sh --env   print the `export` lines only if everything is built (else exit 1)
 #
 # Use: eval "$(bash scripts/toolchain.sh)"  →
-#   KSERVE_STACK_K8S_BIN        dir with etcd, kube-apiserver, kube-controller-manager
+#   KSERVE_STACK_K8S_BIN        dir with etcd, kube-apiserver, kube-controller-manager,
+#                               kube-scheduler
+#   KSERVE_STACK_KWOK           dir with kwok and stages.yaml, its pod and node stages
 #   KSERVE_STACK_PULUMI_BIN     dir with pulumi, pulumi-language-python(-exec)
 #   KSERVE_STACK_K8S_PROVIDER   the pulumi-resource-kubernetes binary
 #   KSERVE_STACK_K8S_PROVIDER_VERSION  the release that binary was built from
@@ -23,6 +26,7 @@ set -euo pipefail
 
 KUBERNETES_VERSION=v1.34.4   # KServe v0.20 CI runs Kubernetes 1.34
 ETCD_VERSION=v3.6.16
+KWOK_VERSION=v0.8.0
 ACTIONLINT_VERSION=v1.7.12
 PULUMI_VERSION=v3.274.1
 # The language host left the sdk module after v3.79.0, and its own module is not served by
@@ -37,17 +41,22 @@ K8S_PROVIDER_SDK=v4.25.0
 cache="${KSERVE_STACK_CACHE:-$HOME/.cache/kserve-stack}/toolchain"
 bin="$cache/k8s-$KUBERNETES_VERSION-etcd-$ETCD_VERSION/bin"
 lint_bin="$cache/actionlint-$ACTIONLINT_VERSION/bin"
+kwok_bin="$cache/kwok-$KWOK_VERSION/bin"
 pulumi_bin="$cache/pulumi-$PULUMI_VERSION-python-$PULUMI_LANGUAGE_PYTHON_SDK/bin"
 provider_bin="$cache/pulumi-kubernetes-$K8S_PROVIDER_VERSION/bin"
 
 say() { echo "toolchain: $*" >&2; }
-have_k8s() { [[ -x "$bin/etcd" && -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manager" ]]; }
+K8S_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler)
+have_k8s_commands() { local cmd; for cmd in "${K8S_COMMANDS[@]}"; do [[ -x "$bin/$cmd" ]] || return 1; done; }
+have_k8s() { [[ -x "$bin/etcd" ]] && have_k8s_commands; }
+have_kwok() { [[ -x "$kwok_bin/kwok" && -f "$kwok_bin/stages.yaml" ]]; }
 have_pulumi() { [[ -x "$pulumi_bin/pulumi" && -x "$pulumi_bin/pulumi-language-python" && -x "$pulumi_bin/pulumi-language-python-exec" ]]; }
 have_provider() { [[ -x "$provider_bin/pulumi-resource-kubernetes" ]]; }
 have_lint() { [[ -x "$lint_bin/actionlint" ]]; }
-complete() { have_k8s && have_pulumi && have_provider && have_lint; }
+complete() { have_k8s && have_kwok && have_pulumi && have_provider && have_lint; }
 print_env() {
   echo "export KSERVE_STACK_K8S_BIN='$bin'"
+  echo "export KSERVE_STACK_KWOK='$kwok_bin'"
   echo "export KSERVE_STACK_PULUMI_BIN='$pulumi_bin'"
   echo "export KSERVE_STACK_K8S_PROVIDER='$provider_bin/pulumi-resource-kubernetes'"
   echo "export KSERVE_STACK_K8S_PROVIDER_VERSION='$K8S_PROVIDER_VERSION'"
@@ -86,11 +95,14 @@ build_kubernetes() {
   grep -oE '^\s+k8s\.io/[a-z0-9-]+ => \./staging' "$mod" | awk '{print $1}' | sort -u | while read -r m; do
     go mod edit -replace="$m=$m@$staging"
   done
-  printf 'package main\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n\t_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"\n)\n\nfunc main() {}\n' > deps.go
+  { printf 'package main\n\nimport (\n'
+    for cmd in "${K8S_COMMANDS[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s/app"\n' "$cmd"; done
+    printf ')\n\nfunc main() {}\n'; } > deps.go
   go mod tidy >&2
   rm deps.go
   mkdir -p "$bin"
-  for cmd in kube-apiserver kube-controller-manager; do
+  for cmd in "${K8S_COMMANDS[@]}"; do
+    [[ -x "$bin/$cmd" ]] && continue
     go build -trimpath -ldflags "-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION" \
       -o "$bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd" && mv "$bin/$cmd.tmp" "$bin/$cmd"
   done
@@ -172,6 +184,21 @@ GO
     && mv "$provider_bin/pulumi-resource-kubernetes.tmp" "$provider_bin/pulumi-resource-kubernetes"
 }
 
+build_kwok() {
+  # No replace directives in its module: it installs as it is. kwok plays the stages its config
+  # names; the module's own fast stages (node initialise, pod ready, Job pod complete, pod
+  # delete) go beside it as one config file.
+  local src stage
+  mkdir -p "$kwok_bin"
+  GOBIN="$kwok_bin" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  src="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage"
+  for stage in node/fast/node-initialize pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    echo "---"
+    cat "$src/$stage.yaml"
+  done > "$kwok_bin/stages.yaml.tmp"
+  mv "$kwok_bin/stages.yaml.tmp" "$kwok_bin/stages.yaml"
+}
+
 build_actionlint() {
   mkdir -p "$lint_bin"
   GOBIN="$lint_bin" go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
@@ -187,8 +214,8 @@ timed() {  # timed <label> <function>: runs the build in a subshell and reports 
 if ! complete; then
   command -v go >/dev/null || { say "Go is needed to build the toolchain"; exit 1; }
   [[ -x "$bin/etcd" ]] || timed "etcd $ETCD_VERSION" build_etcd
-  [[ -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manager" ]] ||
-    timed "kube-apiserver, kube-controller-manager $KUBERNETES_VERSION" build_kubernetes
+  have_k8s_commands || timed "${K8S_COMMANDS[*]} $KUBERNETES_VERSION" build_kubernetes
+  have_kwok || timed "kwok $KWOK_VERSION" build_kwok
   have_lint || timed "actionlint $ACTIONLINT_VERSION" build_actionlint
   [[ -x "$pulumi_bin/pulumi-language-python" && -x "$pulumi_bin/pulumi-language-python-exec" ]] ||
     timed "pulumi-language-python (sdk $PULUMI_LANGUAGE_PYTHON_SDK)" build_language_python

@@ -1,12 +1,16 @@
-"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager.
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
+and on request kube-scheduler with KWOK and one node.
 
-No kubelet and no container registry here, so no pod runs; but the API server is the real
-one, validating objects against built-in schemas and installed CRDs, and the controller
-manager finishes namespace deletion and garbage collection.
+No kubelet and no container registry here, so no container runs; but the API server is the
+real one, validating objects against built-in schemas and installed CRDs, and the controller
+manager finishes namespace deletion and garbage collection. With KWOK (the Kubernetes SIG's
+kubelet stand-in, driven by its own upstream stages) scheduled pods turn Ready and get an IP,
+so Deployments become Available, Services get endpoints, and Job pods complete.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,6 +23,22 @@ import urllib.request
 from pathlib import Path
 
 TOKEN = "kserve-stack-integration-token"
+NODE = "kwok-node-0"
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  verbs: [get, list, watch]
+- level: None
+  resources: [{group: coordination.k8s.io}, {group: "", resources: [events]}, {group: events.k8s.io}]
+- level: Request
+  verbs: [update, patch]
+- level: Metadata
+"""
+"""Every write, with the bodies of updates and patches (a status condition turning True, a CA
+bundle written): the API server's own record of what happened in which order."""
 
 
 def free_port() -> int:
@@ -30,22 +50,27 @@ def free_port() -> int:
 class LocalApiServer:
     """Start with `with LocalApiServer(bin_dir) as api:`; `api.kubeconfig` is a kubeconfig path."""
 
-    def __init__(self, bin_dir: Path, controller_manager: bool = True, admission_webhooks: bool = True):
+    def __init__(self, bin_dir: Path, controller_manager: bool = True, admission_webhooks: bool = True,
+                 kwok: Path | None = None, audit: bool = False):
         """`admission_webhooks=False` stops the API server calling webhooks: the webhook
         configurations a chart installs are still created and validated, but no pod runs here
-        to answer them, so with the calls on every object they intercept would be refused."""
+        to answer them, so with the calls on every object they intercept would be refused.
+        `kwok`: the directory with the kwok binary and its stages.yaml; adds kube-scheduler
+        (from `bin_dir`), KWOK and its node. `audit`: keep the API server's audit log (`audit()`)."""
         self.bin_dir = Path(bin_dir)
-        self.with_controller_manager = controller_manager
+        self.with_controller_manager = controller_manager or kwok is not None
         self.admission_webhooks = admission_webhooks
+        self.kwok = Path(kwok) if kwok else None
+        self.with_audit = audit
         self.procs: list[subprocess.Popen] = []
         self.dir = Path(tempfile.mkdtemp(prefix="kserve-stack-apiserver-"))
         self.port = free_port()
         self.server = f"https://127.0.0.1:{self.port}"
         self.kubeconfig = self.dir / "kubeconfig"
 
-    def _start(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _start(self, name: str, args: list[str], bin_dir: Path | None = None) -> subprocess.Popen:
         log = (self.dir / f"{name}.log").open("w")
-        proc = subprocess.Popen([str(self.bin_dir / name), *args], stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([str((bin_dir or self.bin_dir) / name), *args], stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs.append(proc)
         return proc
@@ -85,6 +110,7 @@ class LocalApiServer:
             "--advertise-address=127.0.0.1", "--allow-privileged=true",
             *([] if self.admission_webhooks else
               ["--disable-admission-plugins=ValidatingAdmissionWebhook,MutatingAdmissionWebhook"]),
+            *self._audit_args(),
         ])
         self.kubeconfig.write_text(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n"
@@ -99,19 +125,74 @@ class LocalApiServer:
                 f"--authorization-kubeconfig={self.kubeconfig}", "--bind-address=127.0.0.1",
                 f"--secure-port={free_port()}", f"--service-account-private-key-file={d / 'sa.key'}",
                 "--use-service-account-credentials=false", "--leader-elect=false",
-                "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller",
+                # Node lifecycle (it lifts a Ready node's not-ready taint) only where KWOK keeps
+                # a node's heartbeat.
+                f"--controllers=*,-nodeipam,{'' if self.kwok else '-nodelifecycle,'}-cloud-node-lifecycle,"
+                "-service-lb-controller",
             ])
             self._wait_settled(deadline=time.monotonic() + 120)
+        if self.kwok:
+            self._start_kwok()
+
+    def _audit_args(self) -> list[str]:
+        if not self.with_audit:
+            return []
+        (self.dir / "audit-policy.yaml").write_text(AUDIT_POLICY)
+        return [f"--audit-policy-file={self.dir / 'audit-policy.yaml'}", f"--audit-log-path={self.dir / 'audit.log'}",
+                "--audit-log-mode=blocking", "--audit-log-maxsize=0"]
+
+    def audit(self) -> list[dict]:
+        """The audit events so far (stage ResponseComplete), in the order the API server wrote them."""
+        path = self.dir / "audit.log"
+        return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+
+    def ca_bundle(self) -> bytes:
+        """A real PEM certificate (the API server's own), for CA bundles a test writes."""
+        return next((self.dir / "certs").glob("*.crt")).read_bytes()
+
+    def _start_kwok(self) -> None:
+        """kube-scheduler places pods on the one node; KWOK plays its kubelet with the stages
+        `scripts/toolchain.sh` took from the kwok module (node initialise, pod ready, Job pod
+        complete, pod delete)."""
+        from kubernetes import client
+
+        kc = str(self.kubeconfig)
+        self._start("kube-scheduler", [
+            f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
+            "--bind-address=127.0.0.1", f"--secure-port={free_port()}", "--leader-elect=false",
+        ])
+        self._start("kwok", [
+            f"--kubeconfig={kc}", f"--config={self.kwok / 'stages.yaml'}", f"--manage-single-node={NODE}",
+            "--cidr=10.244.0.0/16", "--node-ip=10.0.0.10",
+        ], bin_dir=self.kwok)
+        core = client.CoreV1Api(self.client())
+        core.create_node({"metadata": {
+            "name": NODE,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"kubernetes.io/hostname": NODE, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                       "type": "kwok"},
+        }})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            self._check_running()
+            node = core.read_node(NODE)
+            ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+            if ready and not node.spec.taints:  # the node lifecycle controller lifts not-ready
+                return
+            time.sleep(0.25)
+        raise TimeoutError(f"KWOK did not make node {NODE} Ready:\n{self.log('kwok')}")
+
+    def _check_running(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args[0]} exited {proc.returncode}:\n{self.log(Path(proc.args[0]).name)}")
 
     def _wait_ready(self, deadline: float) -> None:
         """Polls the real /readyz endpoint until it answers ok: a readiness check, bounded in time."""
         context = ssl._create_unverified_context()
         request = urllib.request.Request(f"{self.server}/readyz", headers={"Authorization": f"Bearer {TOKEN}"})
         while time.monotonic() < deadline:
-            for proc in self.procs:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{proc.args[0]} exited {proc.returncode}:\n"
-                                       f"{self.log(Path(proc.args[0]).name)}")
+            self._check_running()
             try:
                 with urllib.request.urlopen(request, context=context, timeout=2) as response:
                     if response.status == 200:

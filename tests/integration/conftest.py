@@ -24,6 +24,23 @@ def k8s_bin() -> Path:
 
 
 @pytest.fixture(scope="session")
+def kwok_dir(k8s_bin) -> Path:
+    """KWOK and its stages, with kube-scheduler beside the control plane."""
+    value = os.environ.get("KSERVE_STACK_KWOK")
+    if not value or not (Path(value) / "kwok").exists() or not (k8s_bin / "kube-scheduler").exists():
+        missing_tool("KWOK or kube-scheduler not built: run `eval \"$(bash scripts/toolchain.sh)\"`")
+    return Path(value)
+
+
+@pytest.fixture
+def kwok_cluster(k8s_bin, kwok_dir):
+    """A control plane whose pods turn Ready (KWOK), with its audit log, and no webhook calls:
+    nothing serves them."""
+    with LocalApiServer(k8s_bin, admission_webhooks=False, kwok=kwok_dir, audit=True) as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
 def apiserver(k8s_bin):
     with LocalApiServer(k8s_bin) as api:
         yield api

@@ -39,11 +39,14 @@ class GatewayLayer(pulumi.ComponentResource):
             objs=[annotate_object(obj, args.waits) for obj in args.crds],
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # With waits on there is nothing to wait for, and then no annotation map at all: the
+        # provider keeps no empty one, so `annotations: {}` would be a diff on every preview.
+        annotations = await_annotations(args.waits)
         self.gateway_class = k8s.apiextensions.CustomResource(
             f"{name}-class",
             api_version="gateway.networking.k8s.io/v1",
             kind="GatewayClass",
-            metadata={"name": GATEWAY_CLASS, "annotations": await_annotations(args.waits)},
+            metadata={"name": GATEWAY_CLASS, **({"annotations": annotations} if annotations else {})},
             spec={"controllerName": ISTIO_CONTROLLER},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crds]),
         )

@@ -1,6 +1,7 @@
 """Readiness gates on chart-rendered objects, and their switch for render-and-apply environments."""
 
 import pulumi
+import pytest
 
 from components.readiness import CA_BUNDLE, SKIP_AWAIT, WAIT_FOR, annotate_object, await_annotations, chart_transform
 
@@ -67,3 +68,13 @@ def test_serverless_gateway_service_gets_its_type_and_waits_for_no_address():
     deployment = pulumi.ResourceTransformArgs(custom=True, type_="kubernetes:apps/v1:Deployment", name="d",
                                               props={"metadata": {"name": "d"}}, opts=pulumi.ResourceOptions())
     assert t(deployment) is None
+
+
+@pytest.mark.parametrize("readiness", ["wait", "skip"])
+@pytest.mark.parametrize("stack", ["standard", "serverless"])
+def test_no_object_carries_an_empty_annotation_map(run_stack, stack, readiness):
+    """The provider keeps no empty `annotations: {}` in its state, so one in the program would be
+    a diff in every `pulumi preview` (the engine's no-change preview with waits on found one)."""
+    empty = [f"{o['kind']} {o['metadata'].get('name')}" for o in run_stack(stack, readiness=readiness).objects()
+             if "annotations" in (o.get("metadata") or {}) and not o["metadata"]["annotations"]]
+    assert not empty

@@ -28,6 +28,7 @@ AUDIT_POLICY = """\
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
+omitManagedFields: true
 rules:
 - level: None
   verbs: [get, list, watch]
@@ -35,10 +36,13 @@ rules:
   resources: [{group: coordination.k8s.io}, {group: "", resources: [events]}, {group: events.k8s.io}]
 - level: Request
   verbs: [update, patch]
+  resources:
+  - {group: batch, resources: [jobs/status]}
+  - {group: apiextensions.k8s.io, resources: [customresourcedefinitions/status]}
 - level: Metadata
 """
-"""Every write, with the bodies of updates and patches (a status condition turning True, a CA
-bundle written): the API server's own record of what happened in which order."""
+"""Every write, in order, and the bodies of the status writes that say when a Job completed or a
+CRD was Established: the API server's own record of what happened when."""
 
 
 def free_port() -> int:
@@ -108,8 +112,7 @@ class LocalApiServer:
             f"--service-account-signing-key-file={d / 'sa.key'}",
             "--service-account-issuer=https://kubernetes.default.svc", "--service-cluster-ip-range=10.0.0.0/24",
             "--advertise-address=127.0.0.1", "--allow-privileged=true",
-            *([] if self.admission_webhooks else
-              ["--disable-admission-plugins=ValidatingAdmissionWebhook,MutatingAdmissionWebhook"]),
+            *self._disabled_admission(),
             *self._audit_args(),
         ])
         self.kubeconfig.write_text(
@@ -125,21 +128,26 @@ class LocalApiServer:
                 f"--authorization-kubeconfig={self.kubeconfig}", "--bind-address=127.0.0.1",
                 f"--secure-port={free_port()}", f"--service-account-private-key-file={d / 'sa.key'}",
                 "--use-service-account-credentials=false", "--leader-elect=false",
-                # Node lifecycle (it lifts a Ready node's not-ready taint) only where KWOK keeps
-                # a node's heartbeat.
-                f"--controllers=*,-nodeipam,{'' if self.kwok else '-nodelifecycle,'}-cloud-node-lifecycle,"
-                "-service-lb-controller",
+                "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller",
             ])
             self._wait_settled(deadline=time.monotonic() + 120)
         if self.kwok:
             self._start_kwok()
+
+    def _disabled_admission(self) -> list[str]:
+        """Webhook calls off on request. With KWOK, no not-ready taint on the new node either:
+        lifting it is the node lifecycle controller's job, which is off (KWOK renews no node
+        lease here, so that controller would soon mark the node's pods not Ready)."""
+        plugins = ([] if self.admission_webhooks else ["ValidatingAdmissionWebhook", "MutatingAdmissionWebhook"]) + (
+            ["TaintNodesByCondition"] if self.kwok else [])
+        return [f"--disable-admission-plugins={','.join(plugins)}"] if plugins else []
 
     def _audit_args(self) -> list[str]:
         if not self.with_audit:
             return []
         (self.dir / "audit-policy.yaml").write_text(AUDIT_POLICY)
         return [f"--audit-policy-file={self.dir / 'audit-policy.yaml'}", f"--audit-log-path={self.dir / 'audit.log'}",
-                "--audit-log-mode=blocking", "--audit-log-maxsize=0"]
+                "--audit-log-mode=blocking", "--audit-log-maxsize=100000"]  # MB: never rotated
 
     def audit(self) -> list[dict]:
         """The audit events so far (stage ResponseComplete), in the order the API server wrote them."""
@@ -177,7 +185,7 @@ class LocalApiServer:
             self._check_running()
             node = core.read_node(NODE)
             ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
-            if ready and not node.spec.taints:  # the node lifecycle controller lifts not-ready
+            if ready and not node.spec.taints:
                 return
             time.sleep(0.25)
         raise TimeoutError(f"KWOK did not make node {NODE} Ready:\n{self.log('kwok')}")

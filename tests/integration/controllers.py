@@ -21,7 +21,8 @@ serves, to the same objects the real one writes:
 
 Each write happens `delay` seconds after its preconditions are first seen to hold, so a
 benchmark can give every gate the same cost. Objects named in `never_ready` are never
-made Ready: a gate that never opens. Admission webhooks stay off (nothing serves them).
+made Ready: a gate that never opens (where the real controller would, their `Ready` is
+written False instead). Admission webhooks stay off (nothing serves them).
 The fixture polls (every `poll` seconds) and keeps what it wrote, as a controller keeps
 its state: a CA bundle overwritten by a later apply is injected again.
 """
@@ -50,6 +51,8 @@ class Write:
     target: str
     """`Kind namespace/name` (or `Kind name`) of the object written."""
     at: float
+    ready: bool = True
+    """False for a condition written False (an object in `never_ready`)."""
 
 
 @dataclass
@@ -85,7 +88,8 @@ class UpstreamControllers:
             self._thread.join(timeout=10)
 
     def written(self, target: str) -> Write | None:
-        return next((w for w in self.writes if w.target == target), None)
+        """The first write that made `target` ready (or wrote it, for objects with no condition)."""
+        return next((w for w in self.writes if w.target == target and w.ready), None)
 
     def _run(self) -> None:
         steps = (self._inject_ca_bundles, self._issuers, self._certificates, self._gateways,
@@ -109,8 +113,8 @@ class UpstreamControllers:
         since = self._since.setdefault((key, uid), time.monotonic())
         return time.monotonic() - since >= self.delay
 
-    def _record(self, controller: str, target: str) -> None:
-        self.writes.append(Write(controller, target, time.time()))
+    def _record(self, controller: str, target: str, ready: bool = True) -> None:
+        self.writes.append(Write(controller, target, time.time(), ready))
 
     def _available(self, namespace: str, name: str) -> bool:
         from kubernetes.client.exceptions import ApiException
@@ -291,21 +295,26 @@ class UpstreamControllers:
     def _make_ready(self, controller: str, group: str, version: str, plural: str, kind: str, obj: dict, *,
                     holds: bool = True, due: bool = False, extra: dict | None = None,
                     types: Iterable[str] = ("Ready",)) -> None:
+        """Sets the conditions `types` True, or for an object in `never_ready` False: what the real
+        controller reports for an object it cannot make ready."""
         meta = obj["metadata"]
         target = self._target(kind, meta)
-        if _ready(obj) or target in self.never_ready:
+        ready = target not in self.never_ready
+        held = not ready and any(c.get("type") == "Ready" for c in (obj.get("status") or {}).get("conditions") or [])
+        if _ready(obj) or held:
             return
         if not due and not self._due(plural, meta["uid"], holds):
             return
-        now = _now()
-        status = {**(extra or {}), "observedGeneration": meta.get("generation"),
-                  "conditions": [_condition(t, "True", t, meta, now) for t in types]}
+        now, value = _now(), "True" if ready else "False"
+        reason = None if ready else "NotReadyInThisTest"
+        status = {**(extra if ready and extra else {}), "observedGeneration": meta.get("generation"),
+                  "conditions": [_condition(t, value, reason or t, meta, now) for t in types]}
         if meta.get("namespace"):
             self.custom.patch_namespaced_custom_object_status(group, version, meta["namespace"], plural, meta["name"],
                                                               {"status": status})
         else:
             self.custom.patch_cluster_custom_object_status(group, version, plural, meta["name"], {"status": status})
-        self._record(controller, target)
+        self._record(controller, target, ready)
 
     @staticmethod
     def _target(kind: str, meta: dict) -> str:

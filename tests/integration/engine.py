@@ -118,11 +118,12 @@ class Engine:
                                  f"{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}")
         return run
 
-    def project(self, work: Path, stack: str, config: dict[str, Any]) -> Project:
-        """A copy of the program in `work` with stack `stack` initialised from `config`."""
+    def project(self, work: Path, stack: str, config: dict[str, Any], source: Path = PROJECT_DIR) -> Project:
+        """A copy of the program (from `source`, a checkout of this repository) in `work`, with
+        stack `stack` initialised from `config`."""
         work.mkdir(parents=True, exist_ok=True)
         for name in PROGRAM_FILES:
-            src = PROJECT_DIR / name
+            src = source / name
             (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
         meta = yaml.safe_load((work / "Pulumi.yaml").read_text())
         meta["runtime"]["options"]["virtualenv"] = str(self.venv)

@@ -1,0 +1,212 @@
+"""The readiness gates under the real engine: `pulumi up` with `readiness: wait` (the default),
+on a cluster whose pods turn Ready, returns only once the platform works, in the order users
+rely on.
+
+The cluster is the local control plane with kube-scheduler and KWOK (the Kubernetes SIG's
+kubelet stand-in, with its own upstream pod stages): Deployments turn Available, Services get
+endpoints and Jobs complete. What the upstream controllers would write (CA bundles, Ready
+conditions, the Gateway's Service) is played by `controllers.UpstreamControllers`, each write
+only once its own preconditions hold. Admission webhooks stay off: nothing serves them.
+
+The order is read from the API server's own audit log (`LocalApiServer(audit=True)`): the
+moment each object was first written, and each controller write, to the microsecond.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+
+import pytest
+import yaml
+
+from components.kserve_release import WEBHOOKS as KSERVE_WEBHOOKS
+from tests.integration.apiserver import LocalApiServer
+from tests.integration.controllers import USER_AGENT, UpstreamControllers
+from tests.integration.engine import Engine, Project
+from tests.integration.test_engine import stack_config
+from tools.graph import REMOTE
+
+DELAY = 1.0
+"""Every controller write comes this long after its preconditions hold: long enough that a
+dependent created too early would show in the audit log, short enough for CI."""
+HOST_PATH = "/var/lib/kserve-stack/models"
+"""The model's claim binds to a hostPath volume: no storage provisioner runs here."""
+CERT_MANAGER_WEBHOOK = "cert-manager-webhook"
+
+
+def readiness_config(mode: str) -> dict:
+    """The shipped stack on the real v0.20.0 charts, with every readiness wait on."""
+    config = stack_config(mode, "v0.20.0")
+    config["kserve-stack:readiness"] = "wait"
+    config["kserve-stack:smokeTest"] = "on"
+    model = config["kserve-stack:model"]
+    config["kserve-stack:model"] = {**model, "storage": {"size": "1Gi", "hostPath": HOST_PATH}}
+    return config
+
+
+class AuditLog:
+    """The API server's record of writes, in order: who wrote what, when."""
+
+    def __init__(self, events: list[dict]):
+        self.events = [e for e in events if e.get("stage") == "ResponseComplete"
+                       and e.get("verb") in ("create", "update", "patch")
+                       and 200 <= (e.get("responseStatus") or {}).get("code", 0) < 300]
+
+    def _matching(self, resource: str, name: str, namespace: str | None, subresource: str | None,
+                  controller_only: bool) -> Iterable[dict]:
+        for e in self.events:
+            ref = e.get("objectRef") or {}
+            if (ref.get("resource"), ref.get("name"), ref.get("namespace"), ref.get("subresource")) != \
+                    (resource, name, namespace, subresource):
+                continue
+            if controller_only and e.get("userAgent") != USER_AGENT:
+                continue
+            yield e
+
+    def created(self, resource: str, name: str, namespace: str | None = None) -> datetime.datetime:
+        """The first successful write of the object: a server-side apply that creates is a patch."""
+        event = next(iter(self._matching(resource, name, namespace, None, False)), None)
+        assert event, f"no write of {resource} {namespace or ''}/{name} in the audit log"
+        return at(event)
+
+    def played(self, resource: str, name: str, namespace: str | None = None,
+               subresource: str | None = None) -> datetime.datetime:
+        """The first write the stand-in controllers made to the object."""
+        event = next(iter(self._matching(resource, name, namespace, subresource, True)), None)
+        assert event, f"the controllers never wrote {resource} {namespace or ''}/{name}"
+        return at(event)
+
+    def ca_injected(self, name: str) -> datetime.datetime:
+        """When the stand-in cainjector had filled the CA bundles of every webhook configuration
+        (mutating, validating) of that name."""
+        firsts = [next(iter(self._matching(r, name, None, None, True)), None)
+                  for r in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")]
+        assert any(firsts), f"no CA bundle was ever injected into {name}"
+        return max(at(e) for e in firsts if e)
+
+    def condition_set(self, resource: str, name: str, namespace: str | None, condition: str) -> datetime.datetime:
+        """The status write (by whichever controller) that first set `condition` True."""
+        for e in self._matching(resource, name, namespace, "status", False):
+            conditions = ((e.get("requestObject") or {}).get("status") or {}).get("conditions") or []
+            if any(c.get("type") == condition and c.get("status") == "True" for c in conditions):
+                return at(e)
+        raise AssertionError(f"{resource} {namespace or ''}/{name} never turned {condition}")
+
+
+def at(event: dict) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
+
+
+def stack_objects(project: Project, api) -> list[dict]:
+    """Every Kubernetes object in the stack's state: the chart (or resource) that made it, the
+    API resource (plural), its name and namespace."""
+    from kubernetes import dynamic
+
+    dyn = dynamic.DynamicClient(api)
+    plurals: dict[tuple[str, str], str] = {}
+    out = []
+    for res in project.state():
+        obj = res.get("outputs") or {}
+        if not (res.get("custom") and res["type"].startswith("kubernetes:") and "kind" in obj):
+            continue
+        key = (obj["apiVersion"], obj["kind"])
+        if key not in plurals:
+            plurals[key] = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"]).name
+        types = res["urn"].split("::")[2].split("$")
+        in_chart = len(types) > 1 and types[-2].startswith(REMOTE)
+        owner = (res.get("parent") if in_chart else res["urn"]).rsplit("::", 1)[-1]
+        out.append({"owner": owner,
+                    "kind": obj["kind"], "resource": plurals[key], "name": obj["metadata"]["name"],
+                    "namespace": obj["metadata"].get("namespace") or None})
+    return out
+
+
+def check_order(audit: AuditLog, objects: list[dict], mode: str, returned: datetime.datetime) -> None:
+    def created(o: dict) -> datetime.datetime:
+        return audit.created(o["resource"], o["name"], o["namespace"])
+
+    def of(owner: str) -> list[dict]:
+        found = [o for o in objects if o["owner"] == owner]
+        assert found, f"no objects of {owner} in the state"
+        return found
+
+    # cert-manager's webhook intercepts every cert-manager object, KServe's charts hold some.
+    cert_manager_ca = audit.ca_injected(CERT_MANAGER_WEBHOOK)
+    kserve_objects = [*of("kserve-controller"), *of("kserve-runtimes"), *of("model-isvc"),
+                      *of("cert-manager-selfsigned-issuer")]
+    if mode == "standard":
+        kserve_objects += [*of("kserve-gateway-certificate"), *of("kserve-gateway")]
+    early = [f"{o['kind']} {o['name']}" for o in kserve_objects if created(o) <= cert_manager_ca]
+    assert not early, f"created before cert-manager's webhook had its CA bundle: {early}"
+
+    controller = audit.created("deployments", "kserve-controller-manager", "kserve")
+    if mode == "standard":
+        crds = [o for o in of("gateway-api-crds") if o["kind"] == "CustomResourceDefinition"]
+        assert len(crds) >= 5
+        late = [o["name"] for o in crds
+                if audit.condition_set(o["resource"], o["name"], None, "Established") >= controller]
+        assert not late, f"the KServe controller started before the Gateway API CRDs: {late}"
+    else:
+        serving_ready = audit.played("knativeservings", "knative-serving", "knative-serving", "status")
+        assert serving_ready < controller, "the KServe controller started before KnativeServing was Ready"
+
+    kserve_ca = max(audit.ca_injected(name) for name in KSERVE_WEBHOOKS)
+    runtimes = [o for o in of("kserve-runtimes") if o["kind"] == "ClusterServingRuntime"]
+    assert len(runtimes) >= 5
+    early = [o["name"] for o in runtimes if created(o) <= kserve_ca]
+    assert not early, f"runtimes created before KServe's webhooks had their CA bundles: {early}"
+
+    isvc = audit.created("inferenceservices", "model", "default")
+    copied = audit.condition_set("jobs", of("model-copy")[0]["name"], "default", "Complete")
+    assert copied < isvc, "the InferenceService came before its files"
+
+    ready = audit.played("inferenceservices", "model", "default", "status")
+    assert ready < returned, "`pulumi up` returned before the InferenceService was Ready"
+    smoke = of("model-smoke-test")[0]
+    assert ready < audit.created("jobs", smoke["name"], "default"), "the smoke test ran before the model was Ready"
+
+
+def deploy(kwok_cluster, pulumi_engine, tmp_path, mode: str) -> tuple[Project, UpstreamControllers]:
+    engine = Engine(pulumi_engine.toolchain, pulumi_engine.home, kwok_cluster.kubeconfig, state=tmp_path / "state")
+    return engine.project(tmp_path / "project", mode, readiness_config(mode)), UpstreamControllers(
+        kwok_cluster.client(), delay=DELAY, ca_bundle=kwok_cluster.ca_bundle())
+
+
+@pytest.mark.parametrize("mode", ["standard", "serverless"])
+def test_up_waits_for_every_gate_in_order(mode, kwok_cluster, pulumi_engine, tmp_path):
+    project, controllers = deploy(kwok_cluster, pulumi_engine, tmp_path, mode)
+    with controllers:
+        project.up()
+        returned = datetime.datetime.now(datetime.UTC)
+        outputs = project.outputs()
+        assert outputs["smoke_test"].startswith("passed: job default/model-smoke-test-")
+        check_order(AuditLog(kwok_cluster.audit()), stack_objects(project, kwok_cluster.client()), mode, returned)
+        project.preview("--expect-no-changes", "--diff")
+        if mode == "standard":
+            assert not outputs.get("gateway_address"), "no load balancer here: the address stays pending"
+            assert outputs["curl"].startswith("kubectl -n kserve port-forward svc/kserve-ingress-gateway-istio ")
+            check_gate_that_never_opens(project, controllers, kwok_cluster)
+
+
+def check_gate_that_never_opens(project: Project, controllers: UpstreamControllers, cluster: LocalApiServer) -> None:
+    """A model that never turns Ready: `up` fails once `model.readyTimeoutSeconds` has passed
+    since the InferenceService was created, naming it and the condition it waited for."""
+    timeout = 30
+    stack_file = project.dir / f"Pulumi.{project.stack}.yaml"
+    stack = yaml.safe_load(stack_file.read_text())
+    model = stack["config"]["kserve-stack:model"]
+    stack["config"]["kserve-stack:model"] = {**model, "name": "broken", "readyTimeoutSeconds": timeout}
+    stack_file.write_text(yaml.safe_dump(stack, sort_keys=False))
+    controllers.never_ready = frozenset({"InferenceService default/broken"})
+
+    run = project.pulumi("up", "--yes", "--skip-preview", "-s", project.stack, check=False)
+    returned = datetime.datetime.now(datetime.UTC)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, "up succeeded although the InferenceService never turned Ready"
+    waited = (returned - AuditLog(cluster.audit()).created("inferenceservices", "broken", "default")).total_seconds()
+    assert timeout <= waited < timeout + 60, f"up gave up {waited:.0f} s after creating the InferenceService"
+    lines = [line for line in output.splitlines() if "broken-isvc" in line and "InferenceService" in line]
+    assert any("timed out waiting for the condition" in line for line in lines), "\n".join(lines[-20:])
+    assert any("Resource has condition Ready=False (want True)" in line for line in lines), "\n".join(lines[-20:])
+    assert controllers.written("InferenceService default/broken") is None

@@ -1,8 +1,8 @@
 """Benchmark: the deploy's critical path, measured against what the graph predicts.
 
 For each stack (KServe v0.20.0, the real charts, `readiness: wait`), `pulumi up` on a fresh
-KWOK cluster (tests/integration/test_readiness.py's set-up), where every write the upstream
-controllers would make comes `d` seconds after its preconditions hold. It prints the wall
+KWOK cluster (the set-up of tests/integration/test_readiness_engine.py), where every write
+the upstream controllers would make comes `d` seconds after its preconditions hold. It prints the wall
 time of `up` with d = 0 (the engine's own time) and with d, the number of gates on the
 critical path that `python -m tools.graph <stack>` finds for the same program, and the
 prediction `up(d=0) + gates × d`, and the gates the measurement itself shows,
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from tests.integration.apiserver import LocalApiServer  # noqa: E402
 from tests.integration.controllers import UpstreamControllers  # noqa: E402
 from tests.integration.engine import Engine, Toolchain  # noqa: E402
-from tests.integration.test_readiness import readiness_config  # noqa: E402
+from tests.integration.test_readiness_engine import readiness_config  # noqa: E402
 
 
 def graph_gates(program: Path, stack: str) -> int:

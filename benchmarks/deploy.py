@@ -2,10 +2,10 @@
 
 For each stack (KServe v0.20.0, the real charts, `readiness: wait`), `pulumi up` on a fresh
 KWOK cluster (the set-up of tests/integration/test_readiness_engine.py), where every write
-the upstream controllers would make comes `d` seconds after its preconditions hold. It prints the wall
-time of `up` with d = 0 (the engine's own time) and with d, the number of gates on the
-critical path that `python -m tools.graph <stack>` finds for the same program, and the
-prediction `up(d=0) + gates × d`, and the gates the measurement itself shows,
+the upstream controllers would make comes `d` seconds after its preconditions hold. It
+prints the wall time of `up` with d = 0 (the engine's own time) and with d, the number of
+gates on the critical path that `python -m tools.graph <stack>` finds for the same program,
+the prediction `up(d=0) + gates × d`, and the gates the measurement itself shows,
 `(up(d) - up(d=0)) / d`. A measured time well above the prediction is parallelism the
 program leaves unused. The engine's own time varies by tens of seconds between runs on 2
 cores; a large `d` (20 s) makes the gates stand out from it.

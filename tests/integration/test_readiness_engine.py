@@ -23,7 +23,7 @@ import yaml
 from components.kserve_release import WEBHOOKS as KSERVE_WEBHOOKS
 from tests.integration.apiserver import LocalApiServer
 from tests.integration.controllers import USER_AGENT, UpstreamControllers
-from tests.integration.engine import Engine, Project
+from tests.integration.engine import Engine, Project, state_objects
 from tests.integration.test_engine import stack_config
 from tools.graph import REMOTE
 
@@ -70,17 +70,21 @@ class AuditLog:
         assert event, f"no write of {resource} {namespace or ''}/{name} in the audit log"
         return at(event)
 
+    def _first_played(self, resource: str, name: str, namespace: str | None = None,
+                      subresource: str | None = None) -> dict | None:
+        return next(iter(self._matching(resource, name, namespace, subresource, True)), None)
+
     def played(self, resource: str, name: str, namespace: str | None = None,
                subresource: str | None = None) -> datetime.datetime:
         """The first write the stand-in controllers made to the object."""
-        event = next(iter(self._matching(resource, name, namespace, subresource, True)), None)
+        event = self._first_played(resource, name, namespace, subresource)
         assert event, f"the controllers never wrote {resource} {namespace or ''}/{name}"
         return at(event)
 
     def ca_injected(self, name: str) -> datetime.datetime:
         """When the stand-in cainjector had filled the CA bundles of every webhook configuration
         (mutating, validating) of that name."""
-        firsts = [next(iter(self._matching(r, name, None, None, True)), None)
+        firsts = [self._first_played(r, name)
                   for r in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")]
         assert any(firsts), f"no CA bundle was ever injected into {name}"
         return max(at(e) for e in firsts if e)
@@ -104,18 +108,16 @@ def stack_objects(state: list[dict], api) -> list[dict]:
     from kubernetes import dynamic
 
     dyn = dynamic.DynamicClient(api)
+    parents = {r["urn"]: r.get("parent") or "" for r in state}
     plurals: dict[tuple[str, str], str] = {}
     out = []
-    for res in state:
-        obj = res.get("outputs") or {}
-        if not (res.get("custom") and res["type"].startswith("kubernetes:") and "kind" in obj):
-            continue
+    for urn, obj in state_objects(state).items():
         key = (obj["apiVersion"], obj["kind"])
         if key not in plurals:
             plurals[key] = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"]).name
-        types = res["urn"].split("::")[2].split("$")
+        types = urn.split("::")[2].split("$")
         in_chart = len(types) > 1 and types[-2].startswith(REMOTE)
-        owner = (res.get("parent") if in_chart else res["urn"]).rsplit("::", 1)[-1]
+        owner = (parents[urn] if in_chart else urn).rsplit("::", 1)[-1]
         out.append({"owner": owner,
                     "kind": obj["kind"], "resource": plurals[key], "name": obj["metadata"]["name"],
                     "namespace": obj["metadata"].get("namespace") or None})

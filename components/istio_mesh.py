@@ -54,6 +54,25 @@ def gateway_service_type(service_type: ServiceType) -> pulumi.ResourceTransform:
     return patch_objects(patch)
 
 
+def _leave_webhook_to_istiod(kind: str, props: dict) -> dict | None:
+    """istiod owns `failurePolicy` and `caBundle` of its validating webhooks: it writes Ignore and
+    its CA, then Fail once a dry run of an invalid Gateway is refused (istio 1.27.1
+    pkg/webhooks/validation/controller/controller.go, updateValidatingWebhookConfiguration, an
+    Update). The charts render `Ignore` and an empty bundle; applied by the stack, they would diff
+    after every `pulumi refresh` and conflict on every later apply. Left out, the API server's
+    default (Fail) holds until istiod's first write, and istiod alone manages them."""
+    if kind != "ValidatingWebhookConfiguration":
+        return None
+    webhooks = []
+    for webhook in props.get("webhooks") or []:
+        config = {k: v for k, v in (webhook.get("clientConfig") or {}).items() if k != "caBundle"}
+        webhooks.append({**{k: v for k, v in webhook.items() if k != "failurePolicy"}, "clientConfig": config})
+    return {**props, "webhooks": webhooks}
+
+
+leave_webhook_to_istiod = patch_objects(_leave_webhook_to_istiod)
+
+
 class IstioMesh(pulumi.ComponentResource):
     """Istio's base chart waits for nothing; istiod waits for base (its CRDs) and, in
     standard mode, for the Gateway API layer. In serverless mode the `gateway` chart adds
@@ -72,11 +91,12 @@ class IstioMesh(pulumi.ComponentResource):
         self.base = install_chart(
             f"{name}-base", args.charts["istioBase"], args.version, NAMESPACE,
             {"defaultRevision": "default"}, waits=args.waits, parent=self,
-            depends_on=[self.namespace], release_name="istio-base",
+            depends_on=[self.namespace], release_name="istio-base", transforms=[leave_webhook_to_istiod],
         )
         self.istiod = install_chart(
             f"{name}-istiod", args.charts["istiod"], args.version, NAMESPACE, istiod_values(args),
             waits=args.waits, parent=self, release_name="istiod", image_registry=args.image_registry,
+            transforms=[leave_webhook_to_istiod],
             depends_on=[self.base, *([args.gateway_api] if args.gateway_api else [])],
         )
         self.ingress_gateway = None

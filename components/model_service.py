@@ -13,7 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.charts import registry_image
-from components.readiness import SKIP_AWAIT, await_annotations
+from components.readiness import SKIP_AWAIT, await_annotations, job_annotations
 from settings.config import ImageSource, ModelConfig, PathSource, UriSource
 from settings.versions import IMAGES, Mode
 
@@ -24,6 +24,17 @@ MANUAL_STORAGE_CLASS = "kserve-stack-manual"
 SAMPLE = ["sparrow", "elephant", "sunflower"]
 ISVC_POD_LABEL = "serving.kserve.io/inferenceservice"
 """KServe labels an InferenceService's pods with its name."""
+SERVING_LABEL = "kserve-stack/serving"
+"""Standard mode: the predictor pods' spec version, so a Service can select the new pods alone."""
+PREDICTOR_PORT = 8080
+"""The port KServe's predictor container serves on (its `<name>-predictor` Service maps 80 to it)."""
+READY_CONDITION = 'jsonpath={.status.conditions[?(@.type=="Ready")].status}=True'
+"""Standard mode's InferenceService wait. Not `condition=Ready`: in raw mode KServe copies the
+predictor *Deployment's* observedGeneration into the InferenceService status (kserve
+pkg/apis/serving/v1beta1/inference_service_status.go, PropagateRawStatus), and a change that leaves
+the Deployment as it was (`maxReplicas` reaches only the HPA) keeps it below the InferenceService's
+generation for good; the provider's condition wait never passes then (pulumi-kubernetes
+provider/pkg/await/condition). The new version serving is proven by the serving Service instead."""
 SMOKE_TEST_SECONDS = 180
 """How long the smoke test keeps calling: the route may take a moment after the model is Ready."""
 JOB_RESOURCES = {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}}
@@ -84,9 +95,17 @@ def sample(model: ModelConfig) -> tuple[list[str], list[int] | None]:
     return SAMPLE, None
 
 
-def inference_service_spec(model: ModelConfig, storage_uri: str) -> dict:
+def serving_version(model: ModelConfig, storage_uri: str) -> str:
+    """Changes whenever the predictor's pods must change (model version, runtime, resources), and
+    not for replica counts, which change no pod."""
+    spec = inference_service_spec(model, storage_uri)["predictor"]["model"]
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def inference_service_spec(model: ModelConfig, storage_uri: str, labels: dict[str, str] | None = None) -> dict:
     return {
         "predictor": {
+            **({"labels": labels} if labels else {}),
             "minReplicas": model.min_replicas,
             "maxReplicas": model.max_replicas,
             "model": {
@@ -174,7 +193,10 @@ class ModelService(pulumi.ComponentResource):
             self.copy_job = self._copy_job(name, args, claim_name, digest)
             ready_inputs = [self.copy_job]
 
-        isvc_spec = inference_service_spec(model, self.storage_uri)
+        standard = args.mode == "standard"
+        self.serving = serving_version(model, self.storage_uri)
+        isvc_spec = inference_service_spec(model, self.storage_uri, {SERVING_LABEL: self.serving} if standard else None)
+        ready = READY_CONDITION if standard else "condition=Ready"
         self.inference_service = k8s.apiextensions.CustomResource(
             f"{name}-isvc",
             api_version="serving.kserve.io/v1beta1",
@@ -185,18 +207,20 @@ class ModelService(pulumi.ComponentResource):
                 "annotations": {
                     "serving.kserve.io/deploymentMode": args.deployment_mode,
                     DIGEST_ANNOTATION: digest[:16],
-                    **await_annotations(args.waits, "condition=Ready", model.ready_timeout),
+                    **await_annotations(args.waits, ready, model.ready_timeout),
                 },
             },
             spec=isvc_spec,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*ready_inputs, *args.kserve]),
         )
+        self._isvc_inputs = [*ready_inputs, *args.kserve]
 
         self.protocol = model.protocol
         self.host = host(model, args.mode, args.domain)
         path = predict_path(model)
         self.predict_url = f"http://{self.host}{path}"
         self.internal_predict_url = f"http://{model.name}-predictor.{ns}.svc.cluster.local{path}"
+        self.serving_service = self._serving_service(name, args) if standard and args.waits else None
         self.gateway_address = self._gateway_address(name, args)
         self.smoke_test = self._smoke_test(name, args, json.dumps([digest, args.deployment_mode, isvc_spec]))
         self.register_outputs({
@@ -268,7 +292,7 @@ class ModelService(pulumi.ComponentResource):
             f"{name}-copy",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=f"{model.name}-model-copy-{digest[:8]}", namespace=model.namespace,
-                annotations=await_annotations(args.waits, timeout=600) or None,
+                annotations=job_annotations(args.waits, timeout=600),
             ),
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=2,
@@ -303,6 +327,34 @@ class ModelService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
 
+    def _serving_service(self, name: str, args: ModelServiceArgs) -> k8s.core.v1.Service:
+        """Standard mode: `up` returns only once a pod of the new version serves. The predictor
+        Deployment keeps Available=True throughout a rollout (one surged pod, the old one kept),
+        so nothing on the InferenceService says the new pods are Ready. This Service selects only
+        the pods of the version just applied (`SERVING_LABEL`, which KServe puts on the predictor's
+        pods), and the provider waits for it to have a ready endpoint; a version that never turns
+        Ready (crash loop, no room on any node) fails `up` after `model.readyTimeoutSeconds`,
+        naming the Service. Its name carries the version, so a new version is a new Service and
+        a new wait; the smoke test calls the new pods through it. It waits for what the
+        InferenceService waits for, not for the InferenceService: the two waits run side by side."""
+        model = args.model
+        return k8s.core.v1.Service(
+            f"{name}-serving",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=self.serving_service_name(model), namespace=model.namespace,
+                annotations=await_annotations(args.waits, timeout=model.ready_timeout),
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector={ISVC_POD_LABEL: model.name, SERVING_LABEL: self.serving},
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port=PREDICTOR_PORT)],
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._isvc_inputs),
+        )
+
+    def serving_service_name(self, model: ModelConfig) -> str:
+        return f"{model.name}-v{self.serving}"
+
     def _gateway_address(self, name: str, args: ModelServiceArgs) -> pulumi.Output[str | None]:
         """The gateway Service's load-balancer address, read once the model is Ready (the
         id stays unknown until then, so a first preview does not read a Service that is
@@ -332,8 +384,19 @@ class ModelService(pulumi.ComponentResource):
         model = args.model
         ns, svc = args.gateway_service
         words, expected = sample(model)
-        script = smoke_script(f"http://{svc}.{ns}.svc.cluster.local{predict_path(model)}", self.host,
-                              request_body(model, words), expected_fragment(model, expected))
+        path = predict_path(model)
+        gateway = f"http://{svc}.{ns}.svc.cluster.local{path}"
+        body = request_body(model, words)
+        if self.serving_service is None:
+            script = smoke_script(gateway, self.host, body, expected_fragment(model, expected))
+        else:
+            # Mid-rollout the gateway may still reach an old pod: the answer is checked from the
+            # new pods, the route through the gateway by the protocol's result field.
+            new_pods = f"http://{self.serving_service_name(model)}.{model.namespace}.svc.cluster.local{path}"
+            script = "\n".join([
+                smoke_script(new_pods, self.host, body, expected_fragment(model, expected)),
+                smoke_script(gateway, self.host, body, expected_fragment(model, None)),
+            ])
         return k8s.batch.v1.Job(
             f"{name}-smoke-test",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -341,7 +404,7 @@ class ModelService(pulumi.ComponentResource):
                 # model's bytes and the InferenceService): Jobs cannot be updated.
                 name=f"{model.name}-smoke-test-{hashlib.sha256((served + script).encode()).hexdigest()[:8]}",
                 namespace=model.namespace,
-                annotations=await_annotations(args.waits, timeout=SMOKE_TEST_SECONDS + 60),
+                annotations=job_annotations(args.waits, timeout=SMOKE_TEST_SECONDS + 60),
             ),
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=0,
@@ -361,7 +424,8 @@ class ModelService(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.inference_service]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[
+                self.inference_service, *([self.serving_service] if self.serving_service else [])]),
         )
 
 
@@ -383,7 +447,7 @@ def expected_fragment(model: ModelConfig, predictions: list[int] | None) -> str:
 def smoke_script(url: str, host: str, body: str, expected: str, attempts: int = 60, pause: int = 2) -> str:
     """A POSIX shell script for busybox's applets (sh, wget, timeout, tail, tr, sleep): call until
     the gateway answers (bounded), then check the reply. `timeout`, not wget's `-T`, bounds a
-    call: `-T` crashes some busybox builds."""
+    call: `-T` crashes some busybox builds. Scripts join: each falls through when its answer is right."""
     q = shlex.quote
     return "\n".join([
         "set -u",

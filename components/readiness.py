@@ -16,6 +16,7 @@ import pulumi
 WAIT_FOR = "pulumi.com/waitFor"
 SKIP_AWAIT = "pulumi.com/skipAwait"
 TIMEOUT = "pulumi.com/timeoutSeconds"
+REPLACE_UNREADY = "pulumi.com/replaceUnready"
 CA_BUNDLE = "jsonpath={.webhooks[*].clientConfig.caBundle}"
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
 
@@ -30,6 +31,15 @@ def await_annotations(waits: bool, wait_for: str | None = None, timeout: int | N
     if timeout:
         out[TIMEOUT] = str(timeout)
     return out
+
+
+def job_annotations(waits: bool, timeout: int) -> dict[str, str]:
+    """A Job's: besides its wait, a Job that failed once (a slow image pull, a gateway still
+    starting) is replaced on the next `up` instead of re-awaited forever: without
+    `replaceUnready` the provider's Diff sees no change and the engine waits on the same dead Job
+    (pulumi-kubernetes provider/pkg/provider/provider.go, Diff)."""
+    out = await_annotations(waits, timeout=timeout)
+    return {**out, REPLACE_UNREADY: "true"} if waits else out
 
 
 def gate_for(kind: str, name: str, webhooks: Iterable[str]) -> str | None:

@@ -168,6 +168,36 @@ MODEL_KEYS = {
 }
 
 
+_SI_SUFFIXES = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
+_BINARY_BY_POWER = {10 * i: s for i, s in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))}
+
+
+def canonical_quantity(text: Any) -> str | None:
+    """The spelling Kubernetes itself gives a quantity when it re-marshals it (apimachinery
+    `resource.Quantity`'s canonical form): `0.5` → `500m`, `2048Mi` → `2Gi`, `1000m` → `1`.
+    KServe's defaulter re-marshals an InferenceService's resources that way, and the provider
+    compares inputs with what the cluster holds, so a non-canonical input diffs on every preview.
+    Binary suffixes stay binary for whole numbers of at least 1024; exponent notation stays
+    exponent notation; anything else is decimal SI, rounded up to whole nano units."""
+    m = _QUANTITY.match(str(text).strip())
+    value = parse_quantity(text)
+    if m is None or value is None:
+        return None
+    exponent, suffix = m.group(3), m.group(4)
+    nanos = (value * 10**9).to_integral_value(rounding="ROUND_CEILING")
+    if nanos == 0:
+        return "0"
+    if suffix in _BINARY and nanos % 10**9 == 0 and abs(value) >= 1024:
+        whole = int(value)
+        power = max(p for p in _BINARY_BY_POWER if whole % (1 << p) == 0 and p <= 60)
+        return f"{whole >> power if whole > 0 else -((-whole) >> power)}{_BINARY_BY_POWER[power]}"
+    scale = max(e for e in _SI_SUFFIXES if nanos % 10 ** (e + 9) == 0)
+    mantissa = int(nanos) // 10 ** (scale + 9)
+    if exponent:
+        return f"{mantissa}e{scale}" if scale else str(mantissa)
+    return f"{mantissa}{_SI_SUFFIXES[scale]}"
+
+
 def parse_quantity(text: Any) -> Decimal | None:
     """A Kubernetes resource quantity as a number, or None when it is not one."""
     m = _QUANTITY.match(str(text).strip())
@@ -344,7 +374,7 @@ def _read_resources(r: _Reader, raw: Any) -> dict[str, dict[str, str]]:
             if res == "memory" and str(value).strip().endswith("m"):
                 r.fail(key, value, "memory in milli-bytes is almost surely a typo for Mi")
                 continue
-            out[section][res] = str(value).strip()
+            out[section][res] = canonical_quantity(value) or str(value).strip()
             parsed[section][res] = quantity
     for res, request in parsed["requests"].items():
         limit = parsed["limits"].get(res)

@@ -25,7 +25,9 @@ LAYER_PREFIX = "kserve-stack:layers:"
 REMOTE = ("kubernetes:helm.sh", "kubernetes:yaml")
 """Remote components (Chart, ConfigGroup): their children are registered by the provider,
 so the capture holds them as single nodes."""
-WAITING_TYPES = ("kubernetes:batch/v1:Job", "kubernetes:apps/v1:Deployment")
+WAITING_TYPES = ("kubernetes:batch/v1:Job", "kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service")
+"""Waited for by the provider itself: a Job complete, a Deployment available, a Service with a
+ready endpoint (pods a controller made turning Ready)."""
 
 
 @dataclass
@@ -127,7 +129,7 @@ def layer_edges(regs: dict[str, Registration]) -> set[tuple[str, str]]:
 
 def is_gate(reg: Registration) -> bool:
     """True when the resource's readiness wait depends on a controller writing something: an
-    explicit `pulumi.com/waitFor`, a Job (complete) or Deployment (available), or a Chart or
+    explicit `pulumi.com/waitFor`, a Job, Deployment or Service (see WAITING_TYPES), or a Chart or
     ConfigGroup, whose children wait (CRDs Established, Deployments Available, webhook CA
     bundles). Never with `pulumi.com/skipAwait`; never a read, a Namespace, ConfigMap or claim."""
     if reg.read or not (reg.custom or reg.type.startswith(REMOTE)):

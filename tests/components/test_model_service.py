@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from components.model_service import DIGEST_ANNOTATION, HOST_PATH_ANNOTATION
+from components.model_service import (
+    DIGEST_ANNOTATION,
+    HOST_PATH_ANNOTATION,
+    ISVC_POD_LABEL,
+    READY_CONDITION,
+    SERVING_LABEL,
+)
 
 
 @pytest.fixture
@@ -29,15 +35,59 @@ def test_isvc_spec_from_the_shipped_stack(run_stack):
     assert isvc.inputs["apiVersion"] == "serving.kserve.io/v1beta1"
     assert isvc.inputs["metadata"]["name"] == "model" and isvc.inputs["metadata"]["namespace"] == "default"
     predictor = isvc.inputs["spec"]["predictor"]
-    assert set(predictor) == {"minReplicas", "maxReplicas", "model"}, "no legacy predictor.sklearn"
+    assert set(predictor) == {"labels", "minReplicas", "maxReplicas", "model"}, "no legacy predictor.sklearn"
     m = predictor["model"]
     assert m["modelFormat"] == {"name": "sklearn"}
     assert m["runtime"] == "kserve-sklearnserver" and m["protocolVersion"] == "v1"
     assert re.fullmatch(r"pvc://model-model-store/model/[0-9a-f]{12}", m["storageUri"]), "a directory per version"
     assert m["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
     annotations = isvc.inputs["metadata"]["annotations"]
-    assert annotations["pulumi.com/waitFor"] == "condition=Ready"
+    assert annotations["pulumi.com/waitFor"] == READY_CONDITION
     assert annotations["pulumi.com/timeoutSeconds"] == "600"
+
+
+def test_standard_waits_for_the_ready_status_not_the_generation(run_stack):
+    """Raw mode's status.observedGeneration is the predictor Deployment's: `condition=Ready` (which
+    also compares generations) would hang after a change that leaves the Deployment as it was."""
+    annotations = run_stack("standard").one("InferenceService").inputs["metadata"]["annotations"]
+    assert annotations["pulumi.com/waitFor"] == 'jsonpath={.status.conditions[?(@.type=="Ready")].status}=True'
+    serverless = run_stack("serverless").one("InferenceService").inputs
+    assert serverless["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready", \
+        "Knative mode's observedGeneration is the Knative Service's, which follows the InferenceService"
+    assert "labels" not in serverless["spec"]["predictor"]
+
+
+def test_standard_serving_service_selects_only_the_new_version(run_stack, model_dir):
+    def observe(**overrides):
+        run = run_stack("standard", model=model(path=str(model_dir), **overrides))
+        service = run.named("model-serving")
+        labels = run.one("InferenceService").inputs["spec"]["predictor"]["labels"]
+        return run, service, labels
+
+    run, service, labels = observe()
+    assert service.type == "kubernetes:core/v1:Service" and run.waits_for(service, run.named("model-copy"))
+    assert not run.waits_for(service, run.named("model-isvc")), "the two waits run side by side"
+    assert service.inputs["spec"]["selector"] == {ISVC_POD_LABEL: "model", SERVING_LABEL: labels[SERVING_LABEL]}
+    assert service.inputs["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": 8080}]
+    assert service.inputs["metadata"]["name"] == f"model-v{labels[SERVING_LABEL]}"
+    assert "pulumi.com/skipAwait" not in service.inputs["metadata"]["annotations"], "its endpoints are the gate"
+    assert service.inputs["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "600"
+    assert run.waits_for(run.named("model-smoke-test"), service)
+
+    assert observe(maxReplicas=3)[2] == labels, "replica counts change no pod: the same version"
+    assert observe(resources={"limits": {"cpu": "2", "memory": "1Gi"}})[2] != labels
+    (model_dir / "model.joblib").write_bytes(b"weights-v2")
+    assert observe()[2] != labels, "a new model is a new version"
+    assert [r.name for r in run_stack("serverless").of_type("core/v1:Service")] == ["model-gateway-service"]
+
+
+def test_jobs_are_replaced_when_they_failed_once(run_stack):
+    """A Job that failed once is replaced on the next `up` rather than re-awaited."""
+    run = run_stack("standard")
+    for name in ("model-copy", "model-smoke-test"):
+        assert run.named(name).inputs["metadata"]["annotations"]["pulumi.com/replaceUnready"] == "true", name
+    skipped = run_stack("standard", readiness="skip").named("model-copy").inputs["metadata"]["annotations"]
+    assert skipped == {"pulumi.com/skipAwait": "true"}
 
 
 @pytest.mark.parametrize(("stack", "predict_url"), [
@@ -57,9 +107,9 @@ def test_outputs(run_stack, stack, predict_url):
 
 
 def test_gateway_service_read_per_mode(run_stack):
-    std = run_stack("standard").one("core/v1:Service")
-    srv = run_stack("serverless").one("core/v1:Service")
-    assert (std.name, srv.name) == ("model-gateway-service", "model-gateway-service")
+    std = [r for r in run_stack("standard").of_type("core/v1:Service") if r.read]
+    srv = [r for r in run_stack("serverless").of_type("core/v1:Service") if r.read]
+    assert [r.name for r in std + srv] == ["model-gateway-service", "model-gateway-service"]
 
 
 def test_v2_protocol_keeps_the_sklearn_runtime(run_stack, model_dir):
@@ -110,9 +160,14 @@ def test_smoke_test_is_a_job_calling_the_gateway_service_in_the_cluster(run_stac
     container = pod["spec"]["containers"][0]
     assert container["image"] == "mirror.local/busybox:1.37.0"
     script = container["command"][-1]
-    assert "url=http://kserve-ingress-gateway-istio.kserve.svc.cluster.local/v1/models/model:predict;" in script
+    serving = run.named("model-serving").inputs["metadata"]["name"]
+    new_pods, gateway = script.split("\nset -u\n")
+    assert f"url=http://{serving}.default.svc.cluster.local/v1/models/model:predict;" in new_pods
+    assert """expected='"predictions":[1,0]'""" in new_pods, "the answer, from the new version's pods"
+    assert "url=http://kserve-ingress-gateway-istio.kserve.svc.cluster.local/v1/models/model:predict;" in gateway
+    assert """expected='"predictions":'""" in gateway, "the route: old pods may still answer mid-rollout"
     assert "host=model-default.example.com;" in script
-    assert """body='{"instances":["a","b"]}'""" in script and """expected='"predictions":[1,0]'""" in script
+    assert """body='{"instances":["a","b"]}'""" in script
     assert pod["metadata"]["annotations"] == {"sidecar.istio.io/inject": "false"}
     assert job.inputs["spec"]["backoffLimit"] == 0
 

@@ -39,10 +39,12 @@ rules:
   resources:
   - {group: batch, resources: [jobs/status]}
   - {group: apiextensions.k8s.io, resources: [customresourcedefinitions/status]}
+  - {group: serving.kserve.io, resources: [inferenceservices/status]}
 - level: Metadata
 """
-"""Every write, in order, and the bodies of the status writes that say when a Job completed or a
-CRD was Established: the API server's own record of what happened when."""
+"""Every write, in order, and the bodies of the status writes that say when a Job completed, a
+CRD was Established or an InferenceService turned Ready: the API server's own record of what
+happened when."""
 
 
 def free_port() -> int:

@@ -14,10 +14,22 @@ serves, to the same objects the real one writes:
 - istiod: for a Gateway whose class exists, the Service `<gateway>-istio` (owned by the
   Gateway) and the Gateway `Accepted`, `Programmed` unless a load-balancer address is
   pending, once istiod is Available;
+- istiod's webhook controller: its validating webhooks' `caBundle` and `failurePolicy: Fail`,
+  by an Update, once istiod is Available (istio 1.27.1 pkg/webhooks/validation/controller/
+  controller.go, `updateValidatingWebhookConfiguration`);
 - the Knative operator: KnativeServing `Ready` once the operator is Available;
-- the KServe controller: InferenceService `Ready` and its URL, once the controller is
-  Available, its runtime exists and its ingress is there (the Gateway Accepted in Standard
-  mode, the KnativeServing Ready in Knative mode).
+- the KServe controller in Knative mode: InferenceService `Ready` and its URL, once the
+  controller is Available, its runtime exists and the KnativeServing is Ready;
+- the KServe controller in Standard (raw) mode, once it is Available and the runtime exists:
+  the predictor Deployment `<name>-predictor` made from the InferenceService (its predictor
+  labels on the pods, the storage URI as the storage initializer's argument, the resources,
+  `minReplicas` replicas; `maxReplicas` reaches only the HPA, which is not played), updated
+  whenever the InferenceService asks for other pods; and the status derived from that
+  Deployment as kserve pkg/apis/serving/v1beta1/inference_service_status.go
+  (`PropagateRawStatus`) derives it: `PredictorReady` from its Available, Progressing and
+  ReplicaFailure conditions, `IngressReady` once the Gateway is Accepted, and
+  `status.observedGeneration` copied from the *Deployment's*. The rollout itself is the real
+  Deployment controller's, its pods KWOK's.
 
 Each write happens `delay` seconds after its preconditions are first seen to hold, so a
 benchmark can give every gate the same cost. Objects named in `never_ready` are never
@@ -31,6 +43,8 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -93,7 +107,7 @@ class UpstreamControllers:
 
     def _run(self) -> None:
         steps = (self._inject_ca_bundles, self._issuers, self._certificates, self._gateways,
-                 self._knative_serving, self._inference_services)
+                 self._istiod_webhooks, self._knative_serving, self._inference_services)
         while not self._stop.is_set():
             for step in steps:
                 try:
@@ -234,6 +248,24 @@ class UpstreamControllers:
         self._record("istiod", f"Service {meta['namespace']}/{name}")
         return self.core.read_namespaced_service(name, meta["namespace"])
 
+    def _istiod_webhooks(self) -> None:
+        """istiod rewrites every webhook of its validating configurations whole (CA bundle and
+        failure policy) with an Update, as soon as it serves, and again whenever they differ."""
+        if not self._available(ISTIO_NS, "istiod"):
+            return
+        bundle = base64.b64encode(self.ca_bundle).decode()
+        selector = "app.kubernetes.io/name=istiod"
+        for config in self.admission.list_validating_webhook_configuration(label_selector=selector).items:
+            stale = [w for w in config.webhooks or []
+                     if w.client_config.ca_bundle != bundle or w.failure_policy != "Fail"]
+            if not self._due("istiod-webhook", config.metadata.uid, bool(stale)):
+                continue
+            for webhook in config.webhooks:
+                webhook.client_config.ca_bundle = bundle
+                webhook.failure_policy = "Fail"
+            self.admission.replace_validating_webhook_configuration(config.metadata.name, config)
+            self._record("istiod", f"ValidatingWebhookConfiguration {config.metadata.name}")
+
     # Knative operator, KServe controller ----------------------------------------------------
 
     def _knative_serving(self) -> None:
@@ -252,17 +284,64 @@ class UpstreamControllers:
             meta = isvc["metadata"]
             model = isvc["spec"]["predictor"].get("model") or {}
             mode = (meta.get("annotations") or {}).get("serving.kserve.io/deploymentMode", "")
-            if mode in ("Knative", "Serverless"):
-                ingress = self._ready_custom("operator.knative.dev", "v1beta1", "knativeservings", "knative-serving",
-                                             "knative-serving")
-            else:
-                gateway = self._get("gateway.networking.k8s.io", "v1", "gateways", "kserve-ingress-gateway", KSERVE_NS)
-                ingress = gateway is not None and _true((gateway.get("status") or {}).get("conditions") or [],
-                                                        "Accepted")
-            url = f"http://{meta['name']}-{meta['namespace']}.example.com"
+            if mode not in ("Knative", "Serverless"):
+                if model.get("runtime") in runtimes:
+                    self._raw_inference_service(isvc)
+                continue
+            ingress = self._ready_custom("operator.knative.dev", "v1beta1", "knativeservings", "knative-serving",
+                                         "knative-serving")
+            url = f"http://{meta['name']}.{meta['namespace']}.example.com"
             self._make_ready("kserve-controller", "serving.kserve.io", "v1beta1", "inferenceservices",
                              "InferenceService", isvc, holds=ingress and model.get("runtime") in runtimes,
                              extra={"url": url}, types=("PredictorReady", "IngressReady", "Ready"))
+
+    def _raw_inference_service(self, isvc: dict) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        meta = isvc["metadata"]
+        name, ns = f"{meta['name']}-predictor", meta["namespace"]
+        target = self._target("InferenceService", meta)
+        wanted = predictor_deployment(isvc)
+        try:
+            deploy = self.apps.read_namespaced_deployment(name, ns)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+            if not self._due("raw-isvc", meta["uid"], True):
+                return
+            deploy = self.apps.create_namespaced_deployment(ns, wanted)
+            self._record("kserve-controller", f"Deployment {ns}/{name}")
+        current = self.api.sanitize_for_serialization(deploy)
+        if (current["metadata"].get("annotations") or {}).get(PLAYED_SPEC) != wanted["metadata"]["annotations"][
+                PLAYED_SPEC]:
+            current["metadata"]["annotations"] = {**(current["metadata"].get("annotations") or {}),
+                                                  **wanted["metadata"]["annotations"]}
+            current["spec"]["template"], current["spec"]["replicas"] = wanted["spec"]["template"], \
+                wanted["spec"]["replicas"]
+            deploy = self.apps.replace_namespaced_deployment(name, ns, current)
+            self._record("kserve-controller", f"Deployment {ns}/{name}")
+            current = self.api.sanitize_for_serialization(deploy)
+        gateway = self._get("gateway.networking.k8s.io", "v1", "gateways", "kserve-ingress-gateway", KSERVE_NS)
+        ingress = gateway is not None and _true((gateway.get("status") or {}).get("conditions") or [], "Accepted")
+        predictor_ready = "False" if target in self.never_ready else raw_predictor_ready(current.get("status") or {})
+        ready = "True" if predictor_ready == "True" and ingress else (
+            "False" if predictor_ready == "False" else "Unknown")
+        observed = (current.get("status") or {}).get("observedGeneration")
+        now = _now()
+        status = {"observedGeneration": observed, "conditions": [
+            _condition("PredictorReady", predictor_ready, "PredictorReady", meta, now),
+            _condition("IngressReady", "True" if ingress else "False", "IngressReady", meta, now),
+            _condition("Ready", ready, "Ready" if ready == "True" else "NotReady", meta, now)]}
+        if predictor_ready == "True":
+            status["url"] = f"http://{meta['name']}-{meta['namespace']}.example.com"
+        old = isvc.get("status") or {}
+        summary = [(c["type"], c["status"]) for c in status["conditions"]]
+        if old.get("observedGeneration") == observed and \
+                [(c.get("type"), c.get("status")) for c in old.get("conditions") or []] == summary:
+            return
+        self.custom.patch_namespaced_custom_object_status(
+            "serving.kserve.io", "v1beta1", ns, "inferenceservices", meta["name"], {"status": status})
+        self._record("kserve-controller", target, ready == "True")
 
     # shared --------------------------------------------------------------------------------
 
@@ -329,6 +408,66 @@ class UpstreamControllers:
         except ApiException as err:
             if err.status != 409:
                 raise
+
+
+PLAYED_SPEC = "kserve-stack-tests/played-spec"
+"""The fixture's own record of the Deployment spec it asked for (the API server adds defaults to
+the pod template, so comparing templates would roll the Deployment on every round)."""
+
+
+def predictor_deployment(isvc: dict) -> dict:
+    """The predictor Deployment KServe's raw-mode reconciler makes: selected by
+    `app: isvc.<name>-predictor`, the predictor's labels on its pods, the model's storage URI the
+    storage initializer's argument, the resources on `kserve-container`, port 8080."""
+    meta, predictor = isvc["metadata"], isvc["spec"]["predictor"]
+    model = predictor.get("model") or {}
+    app = f"isvc.{meta['name']}-predictor"
+    labels = {**(predictor.get("labels") or {}), "app": app, "serving.kserve.io/inferenceservice": meta["name"],
+              "component": "predictor"}
+    spec = {
+        "replicas": predictor.get("minReplicas", 1),
+        "selector": {"matchLabels": {"app": app}},
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "initContainers": [{"name": "storage-initializer", "image": "kserve/storage-initializer:v0.20.0",
+                                    "args": [model.get("storageUri", ""), "/mnt/models"]}],
+                "containers": [{"name": "kserve-container", "image": f"{model.get('runtime')}:played",
+                                "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                                "resources": model.get("resources") or {}}],
+            },
+        },
+    }
+    return {
+        "metadata": {"name": f"{meta['name']}-predictor", "namespace": meta["namespace"],
+                     "labels": {"serving.kserve.io/inferenceservice": meta["name"]},
+                     "annotations": {PLAYED_SPEC: hashlib.sha256(json.dumps(spec, sort_keys=True).encode())
+                                     .hexdigest()},
+                     "ownerReferences": [{"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+                                          "name": meta["name"], "uid": meta["uid"], "controller": True}]},
+        "spec": spec,
+    }
+
+
+def raw_predictor_ready(status: dict) -> str:
+    """PredictorReady from the predictor Deployment's conditions, in PropagateRawStatus's order:
+    Available True makes it True; Progressing True for any reason but NewReplicaSetAvailable
+    makes it Unknown, Progressing False with a message False; Available False or ReplicaFailure
+    True make it False."""
+    conditions = {c["type"]: c for c in status.get("conditions") or []}
+    available, progressing = conditions.get("Available"), conditions.get("Progressing")
+    result = "True" if available and available["status"] == "True" else "False"
+    if progressing is not None:
+        if progressing["status"] == "False" and progressing.get("message"):
+            result = "False"
+        elif progressing["status"] == "True":
+            result = "True" if progressing.get("reason") == "NewReplicaSetAvailable" else "Unknown"
+    if available is not None and available["status"] == "False":
+        result = "False"
+    failure = conditions.get("ReplicaFailure")
+    if failure is not None and failure["status"] == "True":
+        result = "False"
+    return result
 
 
 def _now() -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import yaml
 
-from tests.integration.controllers import UpstreamControllers
+from tests.integration.controllers import UpstreamControllers, predictor_deployment, raw_predictor_ready
 
 DELAY = 1.0
 CERT_MANAGER = ("cert-manager", "cert-manager-cainjector", "cert-manager-webhook")
@@ -111,3 +112,40 @@ def test_writes_follow_their_preconditions_after_the_delay(kwok_cluster, upstrea
 def _established(ext, name: str) -> bool:
     crd = ext.read_custom_resource_definition(name)
     return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
+
+
+def condition(type_: str, status: str, reason: str = "", message: str = "") -> dict:
+    return {"type": type_, "status": status, "reason": reason, "message": message}
+
+
+@pytest.mark.parametrize(("conditions", "ready"), [
+    ([condition("Available", "True"), condition("Progressing", "True", "NewReplicaSetAvailable")], "True"),
+    ([condition("Available", "True"), condition("Progressing", "True", "ReplicaSetUpdated")], "Unknown"),
+    ([condition("Available", "True"),
+      condition("Progressing", "False", "ProgressDeadlineExceeded", "timed out")], "False"),
+    ([condition("Available", "False", "MinimumReplicasUnavailable"),
+      condition("Progressing", "True", "NewReplicaSetAvailable")], "False"),
+    ([condition("Available", "True"), condition("Progressing", "True", "NewReplicaSetAvailable"),
+      condition("ReplicaFailure", "True", "FailedCreate")], "False"),
+    ([], "False"),
+])
+def test_raw_predictor_ready_follows_propagate_raw_status(conditions, ready):
+    """PredictorReady from the predictor Deployment's conditions, case by case as kserve's
+    PropagateRawStatus derives it."""
+    assert raw_predictor_ready({"conditions": conditions}) == ready
+
+
+def test_predictor_deployment_carries_what_kserve_puts_on_the_pods():
+    isvc = {"metadata": {"name": "m", "namespace": "ns", "uid": "u"},
+            "spec": {"predictor": {"labels": {"team": "a"}, "minReplicas": 2, "maxReplicas": 5, "model": {
+                "runtime": "kserve-sklearnserver", "storageUri": "pvc://c/m/1",
+                "resources": {"limits": {"cpu": "1"}}}}}}
+    deploy = predictor_deployment(isvc)
+    pod = deploy["spec"]["template"]
+    assert deploy["metadata"]["name"] == "m-predictor" and deploy["spec"]["replicas"] == 2
+    assert pod["metadata"]["labels"]["team"] == "a"
+    assert pod["metadata"]["labels"]["serving.kserve.io/inferenceservice"] == "m"
+    assert pod["spec"]["initContainers"][0]["args"] == ["pvc://c/m/1", "/mnt/models"]
+    assert pod["spec"]["containers"][0]["resources"] == {"limits": {"cpu": "1"}}
+    scaled = {**isvc, "spec": {"predictor": {**isvc["spec"]["predictor"], "maxReplicas": 9}}}
+    assert predictor_deployment(scaled) == deploy, "maxReplicas reaches only the HPA"

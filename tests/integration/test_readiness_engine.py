@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from components.kserve_release import WEBHOOKS as KSERVE_WEBHOOKS
+from components.model_service import SERVING_LABEL
 from tests.integration.apiserver import LocalApiServer
 from tests.integration.controllers import USER_AGENT, UpstreamControllers
 from tests.integration.engine import Engine, Project, state_objects
@@ -135,6 +136,9 @@ def check_recorded_dependencies(state: list[dict], mode: str) -> None:
     assert "kserve-controller" in deps["kserve-runtimes"]
     assert {"model-copy", "kserve-controller", "kserve-runtimes"} <= deps["model-isvc"]
     assert "model-isvc" in deps["model-smoke-test"]
+    if mode == "standard":
+        assert {"model-copy", "kserve-controller"} <= deps["model-serving"]
+        assert "model-serving" in deps["model-smoke-test"]
 
 
 def check_order(audit: AuditLog, objects: list[dict], mode: str, returned: datetime.datetime) -> None:
@@ -176,7 +180,7 @@ def check_order(audit: AuditLog, objects: list[dict], mode: str, returned: datet
     copied = audit.condition_set("jobs", of("model-copy")[0]["name"], "default", "Complete")
     assert copied < isvc, "the InferenceService came before its files"
 
-    ready = audit.played("inferenceservices", "model", "default", "status")
+    ready = audit.condition_set("inferenceservices", "model", "default", "Ready")
     assert ready < returned, "`pulumi up` returned before the InferenceService was Ready"
     smoke = of("model-smoke-test")[0]
     assert ready < audit.created("jobs", smoke["name"], "default"), "the smoke test ran before the model was Ready"
@@ -200,10 +204,97 @@ def test_up_waits_for_every_gate_in_order(mode, kwok_cluster, pulumi_engine, tmp
         check_recorded_dependencies(state, mode)
         check_order(AuditLog(kwok_cluster.audit()), stack_objects(state, kwok_cluster.client()), mode, returned)
         project.preview("--expect-no-changes", "--diff")
+        check_refresh_is_clean(project, controllers)
         if mode == "standard":
             assert not outputs.get("gateway_address"), "no load balancer here: the address stays pending"
             assert outputs["curl"].startswith("kubectl -n kserve port-forward svc/kserve-ingress-gateway-istio ")
+            check_scaling_and_model_updates(project, kwok_cluster)
+            check_a_version_that_never_serves(project, kwok_cluster)
             check_gate_that_never_opens(project, controllers, kwok_cluster)
+
+
+ISTIOD_WEBHOOKS = ("istio-validator-istio-system", "istiod-default-validator")
+"""The validating webhook configurations istiod rewrites (CA bundle, failurePolicy Fail)."""
+
+
+def check_refresh_is_clean(project: Project, controllers: UpstreamControllers) -> None:
+    """After the controllers' own writes (istiod's webhooks among them), `pulumi refresh` reads
+    them into the state, and a no-change preview must still be clean: nothing the stack applies
+    fights a field a controller owns."""
+    for name in ISTIOD_WEBHOOKS:
+        assert controllers.written(f"ValidatingWebhookConfiguration {name}"), f"istiod never rewrote {name}"
+    project.pulumi("refresh", "--yes", "--skip-preview", "-s", project.stack)
+    project.preview("--expect-no-changes", "--diff")
+
+
+def set_model(project: Project, **changes) -> None:
+    stack_file = project.dir / f"Pulumi.{project.stack}.yaml"
+    stack = yaml.safe_load(stack_file.read_text())
+    stack["config"]["kserve-stack:model"] = {**stack["config"]["kserve-stack:model"], **changes}
+    stack_file.write_text(yaml.safe_dump(stack, sort_keys=False))
+
+
+def predictor_pods(api, serving: str | None = None) -> list:
+    from kubernetes import client
+
+    selector = "serving.kserve.io/inferenceservice=model" + (f",{SERVING_LABEL}={serving}" if serving else "")
+    return client.CoreV1Api(api).list_namespaced_pod("default", label_selector=selector).items
+
+
+def check_scaling_and_model_updates(project: Project, cluster: LocalApiServer) -> None:
+    """Day two in Standard mode. A `maxReplicas` change reaches only the HPA: the predictor
+    Deployment stays as it was, so the InferenceService's observedGeneration (the Deployment's)
+    stays behind its generation for good, and `up` must still return. Then a change that rolls
+    the predictor: `up` returns once a pod of the new version is Ready (the real Deployment
+    controller rolls it, KWOK runs the pods), and the smoke test calls that version."""
+    from kubernetes import client
+
+    api = cluster.client()
+    custom, apps = client.CustomObjectsApi(api), client.AppsV1Api(api)
+    set_model(project, maxReplicas=2, readyTimeoutSeconds=60)
+    project.up()
+    isvc = custom.get_namespaced_custom_object("serving.kserve.io", "v1beta1", "default", "inferenceservices", "model")
+    assert isvc["spec"]["predictor"]["maxReplicas"] == 2
+    assert isvc["status"]["observedGeneration"] < isvc["metadata"]["generation"], \
+        "the Deployment did not change, so KServe's copy of its observedGeneration stays behind"
+    generation = apps.read_namespaced_deployment("model-predictor", "default").metadata.generation
+    project.preview("--expect-no-changes", "--diff")
+
+    before = project.outputs()["smoke_test"]
+    resources = {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
+    set_model(project, resources=resources)
+    project.up()
+    assert apps.read_namespaced_deployment("model-predictor", "default").metadata.generation > generation
+    serving = isvc_serving_label(custom)
+    ready = [p for p in predictor_pods(api, serving)
+             if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])]
+    assert ready, f"up returned with no Ready pod of version {serving}"
+    after = project.outputs()["smoke_test"]
+    assert after != before, "a new version, a new smoke test"
+    project.preview("--expect-no-changes", "--diff")
+
+
+def isvc_serving_label(custom) -> str:
+    isvc = custom.get_namespaced_custom_object("serving.kserve.io", "v1beta1", "default", "inferenceservices", "model")
+    return isvc["spec"]["predictor"]["labels"][SERVING_LABEL]
+
+
+def check_a_version_that_never_serves(project: Project, cluster: LocalApiServer) -> None:
+    """A new version whose pods never turn Ready (here: no node has room for them) while the old
+    pod keeps the Deployment Available: `up` fails within the model's ready timeout, naming the
+    Service that waits for the new version's pods."""
+    timeout = 30
+    huge = {"requests": {"cpu": "2k", "memory": "256Mi"}, "limits": {"cpu": "2k", "memory": "1Gi"}}
+    set_model(project, resources=huge, readyTimeoutSeconds=timeout)
+    started = datetime.datetime.now(datetime.UTC)
+    run = project.pulumi("up", "--yes", "--skip-preview", "-s", project.stack, check=False)
+    waited = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
+    assert run.returncode != 0, "up succeeded although the new version never served"
+    assert timeout <= waited < timeout + 120, f"up gave up after {waited:.0f} s"
+    lines = [line for line in (run.stdout + run.stderr).splitlines() if "model-serving" in line]
+    assert lines, (run.stdout + run.stderr)[-3000:]
+    old = [p for p in predictor_pods(cluster.client()) if p.status.phase == "Running"]
+    assert old, "the old version keeps serving"
 
 
 def check_gate_that_never_opens(project: Project, controllers: UpstreamControllers, cluster: LocalApiServer) -> None:
@@ -225,5 +316,5 @@ def check_gate_that_never_opens(project: Project, controllers: UpstreamControlle
     assert timeout <= waited < timeout + 60, f"up gave up {waited:.0f} s after creating the InferenceService"
     lines = [line for line in output.splitlines() if "broken-isvc" in line and "InferenceService" in line]
     assert any("timed out waiting for the condition" in line for line in lines), "\n".join(lines[-20:])
-    assert any("Resource has condition Ready=False (want True)" in line for line in lines), "\n".join(lines[-20:])
+    assert any('(found "False")' in line for line in lines), "\n".join(lines[-20:])
     assert controllers.written("InferenceService default/broken") is None

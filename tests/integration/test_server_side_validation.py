@@ -11,6 +11,7 @@ import time
 import pytest
 import yaml
 
+from settings import config
 from tests.conftest import UPSTREAM_CRDS, VARIANTS
 
 NAMESPACES = ("cert-manager", "istio-system", "kserve", "knative-operator", "knative-serving", "ml")
@@ -119,3 +120,20 @@ def test_a_broken_gateway_and_job_are_rejected(cluster, run_stack):
     claim["spec"]["accesModes"] = claim["spec"].pop("accessModes")
     status, message = apply(cluster, claim)
     assert status >= 400 and "accesModes" in message, message
+
+
+def test_canonical_quantities_are_the_api_servers_own(cluster):
+    """The spelling `canonical_quantity` gives is the one the API server stores: a Pod's resources
+    go through apimachinery's Quantity, as an InferenceService's do through KServe's defaulter."""
+    from kubernetes import client
+
+    from tests.settings.test_config import CANONICAL_QUANTITIES
+
+    api, _ = cluster
+    spellings = list(CANONICAL_QUANTITIES)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "quantities", "namespace": "default"},
+           "spec": {"containers": [{"name": f"c{i}", "image": "busybox:1.37.0",
+                                    "resources": {"requests": {"cpu": q}}} for i, q in enumerate(spellings)]}}
+    created = client.CoreV1Api(api).create_namespaced_pod("default", pod, dry_run="All")
+    stored = {q: c.resources.requests["cpu"] for q, c in zip(spellings, created.spec.containers, strict=True)}
+    assert stored == {q: config.canonical_quantity(q) for q in spellings}

@@ -55,11 +55,12 @@ import json, sys
 import joblib, numpy as np
 a, b = (joblib.load(p) for p in sys.argv[1:3])
 same = lambda x, y: bool(np.array_equal(x, y))
+close = lambda x, y: bool(np.allclose(x, y, rtol=1e-12, atol=1e-12))
 print(json.dumps({
     "vocabulary": a["tfidf"].vocabulary_ == b["tfidf"].vocabulary_,
     "idf": same(a["tfidf"].idf_, b["tfidf"].idf_),
-    "coef": same(a["classifier"].coef_, b["classifier"].coef_),
-    "intercept": same(a["classifier"].intercept_, b["classifier"].intercept_),
+    "coef": close(a["classifier"].coef_, b["classifier"].coef_),
+    "intercept": close(a["classifier"].intercept_, b["classifier"].intercept_),
     "classes": same(a["classifier"].classes_, b["classifier"].classes_),
 }))
 """
@@ -67,7 +68,8 @@ print(json.dumps({
 
 def test_committed_model_is_what_the_trainer_produces(model_python, tmp_path):
     """Byte equality is out of reach (the pickle holds an id() of a stop-word list), so the
-    fitted parameters must be identical instead."""
+    fitted parameters must match instead: the vocabulary and classes exactly, the floats to 1e-12
+    (the solver's last bits follow the CPU's BLAS kernel: 1.7e-16 apart on another machine)."""
     subprocess.run([model_python, str(PROJECT_DIR / "scripts/train_model.py"), "--out", str(tmp_path)],
                    check=True, capture_output=True, timeout=300)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metadata.json", "model.joblib"]

@@ -201,6 +201,28 @@ def test_parse_quantity(text, value):
     assert parse_quantity(text) == Decimal(value)
 
 
+CANONICAL_QUANTITIES = {
+    "0.5": "500m", "2048Mi": "2Gi", "1000m": "1", "1.5": "1500m", "1500m": "1500m", "2000": "2k", "0.1": "100m",
+    "1e3": "1e3", "1.5e3": "1500", "1.5Gi": "1536Mi", "0.5Ki": "512", "1000Mi": "1000Mi", "0.0001": "100u",
+    "1024": "1024", "1Ki": "1Ki", "1M": "1M", "256Mi": "256Mi", "1": "1", "0": "0", "3e-3": "3e-3",
+}
+"""Spellings and the canonical form Kubernetes gives them; checked against the real API server in
+tests/integration/test_server_side_validation.py."""
+
+
+@pytest.mark.parametrize(("text", "canonical"), CANONICAL_QUANTITIES.items())
+def test_canonical_quantity(text, canonical):
+    assert config.canonical_quantity(text) == canonical
+
+
+def test_model_resources_are_canonicalised(raw, project_dir):
+    """KServe's defaulter stores them canonically; an input spelled otherwise would diff on every preview."""
+    raw["model"] = {**raw["model"], "resources": {"requests": {"cpu": "0.5", "memory": "2048Mi"},
+                                                   "limits": {"cpu": "1000m", "memory": "4Gi"}}}
+    resources = config.parse(raw, project_dir).model.resources
+    assert resources == {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "4Gi"}}
+
+
 @pytest.mark.parametrize("text", ["10XB", "", "1.2.3", "Gi", "1 Gi", "one"])
 def test_parse_quantity_rejects(text):
     assert parse_quantity(text) is None

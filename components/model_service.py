@@ -28,13 +28,16 @@ SERVING_LABEL = "kserve-stack/serving"
 """Standard mode: the predictor pods' spec version, so a Service can select the new pods alone."""
 PREDICTOR_PORT = 8080
 """The port KServe's predictor container serves on (its `<name>-predictor` Service maps 80 to it)."""
-READY_CONDITION = 'jsonpath={.status.conditions[?(@.type=="Ready")].status}=True'
-"""Standard mode's InferenceService wait. Not `condition=Ready`: in raw mode KServe copies the
-predictor *Deployment's* observedGeneration into the InferenceService status (kserve
+RAW_MODE_WAIT = {SKIP_AWAIT: "true"}
+"""Standard mode's InferenceService is not awaited itself. In raw mode KServe copies the predictor
+*Deployment's* observedGeneration into the InferenceService status (kserve
 pkg/apis/serving/v1beta1/inference_service_status.go, PropagateRawStatus), and a change that leaves
 the Deployment as it was (`maxReplicas` reaches only the HPA) keeps it below the InferenceService's
-generation for good; the provider's condition wait never passes then (pulumi-kubernetes
-provider/pkg/await/condition). The new version serving is proven by the serving Service instead."""
+generation for good. The provider's `condition=` and `jsonpath=` waits both refuse a status whose
+observedGeneration is behind (pulumi-kubernetes provider/pkg/await/condition kubectl.go and, in
+the 4.25 build, jsonpath.go), so either would hang every later `up`. The serving Service (the new
+version's pods Ready) and the smoke test (its answer, and the route through the gateway) are the
+gates instead."""
 SMOKE_TEST_SECONDS = 180
 """How long the smoke test keeps calling: the route may take a moment after the model is Ready."""
 JOB_RESOURCES = {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}}
@@ -196,7 +199,8 @@ class ModelService(pulumi.ComponentResource):
         standard = args.mode == "standard"
         self.serving = serving_version(model, self.storage_uri)
         isvc_spec = inference_service_spec(model, self.storage_uri, {SERVING_LABEL: self.serving} if standard else None)
-        ready = READY_CONDITION if standard else "condition=Ready"
+        wait = RAW_MODE_WAIT if standard and args.waits else await_annotations(args.waits, "condition=Ready",
+                                                                                 model.ready_timeout)
         self.inference_service = k8s.apiextensions.CustomResource(
             f"{name}-isvc",
             api_version="serving.kserve.io/v1beta1",
@@ -207,7 +211,7 @@ class ModelService(pulumi.ComponentResource):
                 "annotations": {
                     "serving.kserve.io/deploymentMode": args.deployment_mode,
                     DIGEST_ANNOTATION: digest[:16],
-                    **await_annotations(args.waits, ready, model.ready_timeout),
+                    **wait,
                 },
             },
             spec=isvc_spec,

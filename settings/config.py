@@ -37,9 +37,10 @@ ServiceType = Literal["LoadBalancer", "NodePort", "ClusterIP"]
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_QUANTITY = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E))?$")
+_QUANTITY = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$")
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"m": Decimal("0.001"), "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9),
+_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"),
+            "m": Decimal("0.001"), "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9),
             "T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18)}
 MAX_MODEL_NAME = 53
 """KServe derives `<name>-predictor` Services and hosts; 63 minus "-predictor" keeps them valid."""
@@ -168,7 +169,7 @@ MODEL_KEYS = {
 }
 
 
-_SI_SUFFIXES = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
+_SI_SUFFIXES = {-3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
 _BINARY_BY_POWER = {10 * i: s for i, s in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))}
 
 
@@ -178,21 +179,22 @@ def canonical_quantity(text: Any) -> str | None:
     KServe's defaulter re-marshals an InferenceService's resources that way, and the provider
     compares inputs with what the cluster holds, so a non-canonical input diffs on every preview.
     Binary suffixes stay binary for whole numbers of at least 1024; exponent notation stays
-    exponent notation; anything else is decimal SI, rounded up to whole nano units."""
+    exponent notation; anything else is decimal SI. A quantity keeps at most three decimal
+    places: finer ones round up (`0.0001` → `1m`), as Kubernetes documents for Quantity."""
     m = _QUANTITY.match(str(text).strip())
     value = parse_quantity(text)
     if m is None or value is None:
         return None
     exponent, suffix = m.group(3), m.group(4)
-    nanos = (value * 10**9).to_integral_value(rounding="ROUND_CEILING")
-    if nanos == 0:
+    millis = (value * 1000).to_integral_value(rounding="ROUND_CEILING")
+    if millis == 0:
         return "0"
-    if suffix in _BINARY and nanos % 10**9 == 0 and abs(value) >= 1024:
+    if suffix in _BINARY and millis % 1000 == 0 and abs(value) >= 1024:
         whole = int(value)
         power = max(p for p in _BINARY_BY_POWER if whole % (1 << p) == 0 and p <= 60)
         return f"{whole >> power if whole > 0 else -((-whole) >> power)}{_BINARY_BY_POWER[power]}"
-    scale = max(e for e in _SI_SUFFIXES if nanos % 10 ** (e + 9) == 0)
-    mantissa = int(nanos) // 10 ** (scale + 9)
+    scale = max(e for e in _SI_SUFFIXES if millis % 10 ** (e + 3) == 0)
+    mantissa = int(millis) // 10 ** (scale + 3)
     if exponent:
         return f"{mantissa}e{scale}" if scale else str(mantissa)
     return f"{mantissa}{_SI_SUFFIXES[scale]}"

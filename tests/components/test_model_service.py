@@ -12,7 +12,6 @@ from components.model_service import (
     DIGEST_ANNOTATION,
     HOST_PATH_ANNOTATION,
     ISVC_POD_LABEL,
-    READY_CONDITION,
     SERVING_LABEL,
 )
 
@@ -41,18 +40,19 @@ def test_isvc_spec_from_the_shipped_stack(run_stack):
     assert m["runtime"] == "kserve-sklearnserver" and m["protocolVersion"] == "v1"
     assert re.fullmatch(r"pvc://model-model-store/model/[0-9a-f]{12}", m["storageUri"]), "a directory per version"
     assert m["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
-    annotations = isvc.inputs["metadata"]["annotations"]
-    assert annotations["pulumi.com/waitFor"] == READY_CONDITION
-    assert annotations["pulumi.com/timeoutSeconds"] == "600"
 
 
-def test_standard_waits_for_the_ready_status_not_the_generation(run_stack):
-    """Raw mode's status.observedGeneration is the predictor Deployment's: `condition=Ready` (which
-    also compares generations) would hang after a change that leaves the Deployment as it was."""
+def test_standard_does_not_await_the_inference_service_itself(run_stack):
+    """Raw mode's status.observedGeneration is the predictor Deployment's; the provider's waits
+    compare it with the InferenceService's generation and would hang after a change that leaves
+    the Deployment as it was. The serving Service and the smoke test gate instead."""
     annotations = run_stack("standard").one("InferenceService").inputs["metadata"]["annotations"]
-    assert annotations["pulumi.com/waitFor"] == 'jsonpath={.status.conditions[?(@.type=="Ready")].status}=True'
+    assert annotations["pulumi.com/skipAwait"] == "true" and "pulumi.com/waitFor" not in annotations
+    assert run_stack("standard").named("model-serving").inputs["metadata"]["annotations"][
+        "pulumi.com/timeoutSeconds"] == "600", "the model's ready timeout moves to the serving Service"
     serverless = run_stack("serverless").one("InferenceService").inputs
-    assert serverless["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready", \
+    assert serverless["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+    assert serverless["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "600", \
         "Knative mode's observedGeneration is the Knative Service's, which follows the InferenceService"
     assert "labels" not in serverless["spec"]["predictor"]
 

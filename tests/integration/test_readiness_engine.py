@@ -22,7 +22,7 @@ import yaml
 
 from components.kserve_release import WEBHOOKS as KSERVE_WEBHOOKS
 from components.model_service import SERVING_LABEL
-from tests.integration.apiserver import LocalApiServer
+from tests.integration.apiserver import NODE, LocalApiServer
 from tests.integration.controllers import USER_AGENT, UpstreamControllers
 from tests.integration.engine import Engine, Project, state_objects
 from tests.integration.test_engine import stack_config
@@ -180,10 +180,14 @@ def check_order(audit: AuditLog, objects: list[dict], mode: str, returned: datet
     copied = audit.condition_set("jobs", of("model-copy")[0]["name"], "default", "Complete")
     assert copied < isvc, "the InferenceService came before its files"
 
-    ready = audit.condition_set("inferenceservices", "model", "default", "Ready")
-    assert ready < returned, "`pulumi up` returned before the InferenceService was Ready"
     smoke = of("model-smoke-test")[0]
-    assert ready < audit.created("jobs", smoke["name"], "default"), "the smoke test ran before the model was Ready"
+    if mode == "serverless":
+        ready = audit.condition_set("inferenceservices", "model", "default", "Ready")
+        assert ready < returned, "`pulumi up` returned before the InferenceService was Ready"
+        assert ready < audit.created("jobs", smoke["name"], "default"), "the smoke test ran before the model was Ready"
+    else:  # no wait on a raw-mode InferenceService: the serving Service's endpoints are the gate
+        serving = of("model-serving")[0]
+        assert audit.created("services", serving["name"], "default") < audit.created("jobs", smoke["name"], "default")
 
 
 def deploy(kwok_cluster, pulumi_engine, tmp_path, mode: str) -> tuple[Project, UpstreamControllers]:
@@ -210,6 +214,7 @@ def test_up_waits_for_every_gate_in_order(mode, kwok_cluster, pulumi_engine, tmp
             assert outputs["curl"].startswith("kubectl -n kserve port-forward svc/kserve-ingress-gateway-istio ")
             check_scaling_and_model_updates(project, kwok_cluster)
             check_a_version_that_never_serves(project, kwok_cluster)
+        else:
             check_gate_that_never_opens(project, controllers, kwok_cluster)
 
 
@@ -280,15 +285,22 @@ def isvc_serving_label(custom) -> str:
 
 
 def check_a_version_that_never_serves(project: Project, cluster: LocalApiServer) -> None:
-    """A new version whose pods never turn Ready (here: no node has room for them) while the old
-    pod keeps the Deployment Available: `up` fails within the model's ready timeout, naming the
-    Service that waits for the new version's pods."""
+    """A new version whose pods never turn Ready (here: the node is cordoned, so no node takes
+    them) while the old pod keeps the Deployment Available: `up` fails within the model's ready
+    timeout, naming the Service that waits for the new version's pods."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(cluster.client())
     timeout = 30
-    huge = {"requests": {"cpu": "2k", "memory": "256Mi"}, "limits": {"cpu": "2k", "memory": "1Gi"}}
-    set_model(project, resources=huge, readyTimeoutSeconds=timeout)
-    started = datetime.datetime.now(datetime.UTC)
-    run = project.pulumi("up", "--yes", "--skip-preview", "-s", project.stack, check=False)
-    waited = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
+    core.patch_node(NODE, {"spec": {"unschedulable": True}})
+    try:
+        resources = {"requests": {"cpu": "300m", "memory": "256Mi"}, "limits": {"cpu": "3", "memory": "1Gi"}}
+        set_model(project, resources=resources, readyTimeoutSeconds=timeout)
+        started = datetime.datetime.now(datetime.UTC)
+        run = project.pulumi("up", "--yes", "--skip-preview", "-s", project.stack, check=False)
+        waited = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
+    finally:
+        core.patch_node(NODE, {"spec": {"unschedulable": False}})
     assert run.returncode != 0, "up succeeded although the new version never served"
     assert timeout <= waited < timeout + 120, f"up gave up after {waited:.0f} s"
     lines = [line for line in (run.stdout + run.stderr).splitlines() if "model-serving" in line]
@@ -316,5 +328,5 @@ def check_gate_that_never_opens(project: Project, controllers: UpstreamControlle
     assert timeout <= waited < timeout + 60, f"up gave up {waited:.0f} s after creating the InferenceService"
     lines = [line for line in output.splitlines() if "broken-isvc" in line and "InferenceService" in line]
     assert any("timed out waiting for the condition" in line for line in lines), "\n".join(lines[-20:])
-    assert any('(found "False")' in line for line in lines), "\n".join(lines[-20:])
+    assert any("Resource has condition Ready=False (want True)" in line for line in lines), "\n".join(lines[-20:])
     assert controllers.written("InferenceService default/broken") is None

@@ -124,7 +124,8 @@ def test_a_broken_gateway_and_job_are_rejected(cluster, run_stack):
 
 def test_canonical_quantities_are_the_api_servers_own(cluster):
     """The spelling `canonical_quantity` gives is the one the API server stores: a Pod's resources
-    go through apimachinery's Quantity, as an InferenceService's do through KServe's defaulter."""
+    go through apimachinery's Quantity, as an InferenceService's do through KServe's defaulter.
+    Memory, not CPU: Pods alone round CPU up to whole millicores."""
     from kubernetes import client
 
     from tests.settings.test_config import CANONICAL_QUANTITIES
@@ -133,7 +134,7 @@ def test_canonical_quantities_are_the_api_servers_own(cluster):
     spellings = list(CANONICAL_QUANTITIES)
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "quantities", "namespace": "default"},
            "spec": {"containers": [{"name": f"c{i}", "image": "busybox:1.37.0",
-                                    "resources": {"requests": {"cpu": q}}} for i, q in enumerate(spellings)]}}
+                                    "resources": {"requests": {"memory": q}}} for i, q in enumerate(spellings)]}}
     created = client.CoreV1Api(api).create_namespaced_pod("default", pod, dry_run="All")
-    stored = {q: c.resources.requests["cpu"] for q, c in zip(spellings, created.spec.containers, strict=True)}
+    stored = {q: c.resources.requests["memory"] for q, c in zip(spellings, created.spec.containers, strict=True)}
     assert stored == {q: config.canonical_quantity(q) for q in spellings}

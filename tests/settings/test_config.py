@@ -203,7 +203,7 @@ def test_parse_quantity(text, value):
 
 CANONICAL_QUANTITIES = {
     "0.5": "500m", "2048Mi": "2Gi", "1000m": "1", "1.5": "1500m", "1500m": "1500m", "2000": "2k", "0.1": "100m",
-    "1e3": "1e3", "1.5e3": "1500", "1.5Gi": "1536Mi", "0.5Ki": "512", "1000Mi": "1000Mi", "0.0001": "100u",
+    "1e3": "1e3", "1.5e3": "1500", "1.5Gi": "1536Mi", "0.5Ki": "512", "1000Mi": "1000Mi", "0.0001": "1m", "100u": "1m",
     "1024": "1024", "1Ki": "1Ki", "1M": "1M", "256Mi": "256Mi", "1": "1", "0": "0", "3e-3": "3e-3",
 }
 """Spellings and the canonical form Kubernetes gives them; checked against the real API server in

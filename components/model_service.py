@@ -25,7 +25,7 @@ SAMPLE = ["sparrow", "elephant", "sunflower"]
 ISVC_POD_LABEL = "serving.kserve.io/inferenceservice"
 """KServe labels an InferenceService's pods with its name."""
 SERVING_LABEL = "kserve-stack/serving"
-"""Standard mode: the predictor pods' spec version, so a Service can select the new pods alone."""
+"""Standard mode: the predictor pods' spec version, so the new pods can be selected alone."""
 PREDICTOR_PORT = 8080
 """The port KServe's predictor container serves on (its `<name>-predictor` Service maps 80 to it)."""
 RAW_MODE_WAIT = {SKIP_AWAIT: "true"}
@@ -35,9 +35,9 @@ pkg/apis/serving/v1beta1/inference_service_status.go, PropagateRawStatus), and a
 the Deployment as it was (`maxReplicas` reaches only the HPA) keeps it below the InferenceService's
 generation for good. The provider's `condition=` and `jsonpath=` waits both refuse a status whose
 observedGeneration is behind (pulumi-kubernetes provider/pkg/await/condition kubectl.go and, in
-the 4.25 build, jsonpath.go), so either would hang every later `up`. The serving Service (the new
-version's pods Ready) and the smoke test (its answer, and the route through the gateway) are the
-gates instead."""
+the 4.25 build, jsonpath.go), so either would hang every later `up`. The serving gate (a Ready pod
+of the new version, `_serving_gate`) and the smoke test (its answer, and the route through the
+gateway) are the gates instead."""
 SMOKE_TEST_SECONDS = 180
 """How long the smoke test keeps calling: the route may take a moment after the model is Ready."""
 JOB_RESOURCES = {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}}
@@ -224,7 +224,8 @@ class ModelService(pulumi.ComponentResource):
         path = predict_path(model)
         self.predict_url = f"http://{self.host}{path}"
         self.internal_predict_url = f"http://{model.name}-predictor.{ns}.svc.cluster.local{path}"
-        self.serving_service = self._serving_service(name, args) if standard and args.waits else None
+        self.serving_gate = self._serving_gate(name, args) if standard and args.waits else None
+        self.serving_service = self._serving_route(name, args) if self.serving_gate else None
         self.gateway_address = self._gateway_address(name, args)
         self.smoke_test = self._smoke_test(name, args, json.dumps([digest, args.deployment_mode, isvc_spec]))
         self.register_outputs({
@@ -331,30 +332,55 @@ class ModelService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
 
-    def _serving_service(self, name: str, args: ModelServiceArgs) -> k8s.core.v1.Service:
-        """Standard mode: `up` returns only once a pod of the new version serves. The predictor
+    def _serving_gate(self, name: str, args: ModelServiceArgs) -> k8s.policy.v1.PodDisruptionBudget:
+        """Standard mode: `up` returns only once a pod of the new version is Ready. The predictor
         Deployment keeps Available=True throughout a rollout (one surged pod, the old one kept),
-        so nothing on the InferenceService says the new pods are Ready. This Service selects only
-        the pods of the version just applied (`SERVING_LABEL`, which KServe puts on the predictor's
-        pods), and the provider waits for it to have a ready endpoint; a version that never turns
-        Ready (crash loop, no room on any node) fails `up` after `model.readyTimeoutSeconds`,
-        naming the Service. Its name carries the version, so a new version is a new Service and
-        a new wait; the smoke test calls the new pods through it. It waits for what the
-        InferenceService waits for, not for the InferenceService: the two waits run side by side."""
+        so nothing on the InferenceService says the new pods are Ready, and a Service's own wait
+        does not either: the provider passes a Service once its endpoints settle with none
+        pending, which holds for pods not scheduled yet, or not created yet (pulumi-kubernetes
+        pkg/await/service.go, checkAndLogStatus). A PodDisruptionBudget over the new version's
+        pods (`SERVING_LABEL`, which KServe puts on the predictor's pods) with `minAvailable: 0`
+        blocks no eviction, and the disruption controller sets its `DisruptionAllowed` condition
+        True exactly when at least one of them is Ready (kubernetes pkg/controller/disruption,
+        updatePdbStatus: disruptionsAllowed = currentHealthy - 0). The provider waits for that
+        condition; a version that never turns Ready (crash loop, no room on any node) fails `up`
+        after `model.readyTimeoutSeconds`, naming it. Its name carries the version, so a new
+        version is a new wait. It waits for what the InferenceService waits for, not for the
+        InferenceService: the two run side by side."""
         model = args.model
-        return k8s.core.v1.Service(
+        return k8s.policy.v1.PodDisruptionBudget(
             f"{name}-serving",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=self.serving_service_name(model), namespace=model.namespace,
-                annotations=await_annotations(args.waits, timeout=model.ready_timeout),
+                annotations=await_annotations(args.waits, "condition=DisruptionAllowed", model.ready_timeout),
+            ),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                min_available=0,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self._serving_selector(model)),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._isvc_inputs),
+        )
+
+    def _serving_route(self, name: str, args: ModelServiceArgs) -> k8s.core.v1.Service:
+        """The new version's pods alone, for the smoke test to call: mid-rollout the gateway may
+        still reach an old pod. Not awaited: the PodDisruptionBudget is the gate."""
+        model = args.model
+        return k8s.core.v1.Service(
+            f"{name}-serving-route",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=self.serving_service_name(model), namespace=model.namespace,
+                annotations={SKIP_AWAIT: "true"},
             ),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",
-                selector={ISVC_POD_LABEL: model.name, SERVING_LABEL: self.serving},
+                selector=self._serving_selector(model),
                 ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port=PREDICTOR_PORT)],
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=self._isvc_inputs),
         )
+
+    def _serving_selector(self, model: ModelConfig) -> dict[str, str]:
+        return {ISVC_POD_LABEL: model.name, SERVING_LABEL: self.serving}
 
     def serving_service_name(self, model: ModelConfig) -> str:
         return f"{model.name}-v{self.serving}"
@@ -429,7 +455,7 @@ class ModelService(pulumi.ComponentResource):
                 ),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[
-                self.inference_service, *([self.serving_service] if self.serving_service else [])]),
+                self.inference_service, *(r for r in (self.serving_gate, self.serving_service) if r)]),
         )
 
 

@@ -45,11 +45,11 @@ def test_isvc_spec_from_the_shipped_stack(run_stack):
 def test_standard_does_not_await_the_inference_service_itself(run_stack):
     """Raw mode's status.observedGeneration is the predictor Deployment's; the provider's waits
     compare it with the InferenceService's generation and would hang after a change that leaves
-    the Deployment as it was. The serving Service and the smoke test gate instead."""
+    the Deployment as it was. The serving gate and the smoke test gate instead."""
     annotations = run_stack("standard").one("InferenceService").inputs["metadata"]["annotations"]
     assert annotations["pulumi.com/skipAwait"] == "true" and "pulumi.com/waitFor" not in annotations
     assert run_stack("standard").named("model-serving").inputs["metadata"]["annotations"][
-        "pulumi.com/timeoutSeconds"] == "600", "the model's ready timeout moves to the serving Service"
+        "pulumi.com/timeoutSeconds"] == "600", "the model's ready timeout moves to the serving gate"
     serverless = run_stack("serverless").one("InferenceService").inputs
     assert serverless["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
     assert serverless["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "600", \
@@ -57,22 +57,32 @@ def test_standard_does_not_await_the_inference_service_itself(run_stack):
     assert "labels" not in serverless["spec"]["predictor"]
 
 
-def test_standard_serving_service_selects_only_the_new_version(run_stack, model_dir):
+def test_standard_serving_gate_waits_for_a_ready_pod_of_the_new_version_alone(run_stack, model_dir):
+    """A PodDisruptionBudget with minAvailable 0 over the new version's pods: its DisruptionAllowed
+    condition is True exactly when one of them is Ready (kubernetes pkg/controller/disruption), and
+    it blocks no eviction. A Service over the same pods, not awaited, is the smoke test's route to
+    them."""
     def observe(**overrides):
         run = run_stack("standard", model=model(path=str(model_dir), **overrides))
-        service = run.named("model-serving")
+        gate = run.named("model-serving")
         labels = run.one("InferenceService").inputs["spec"]["predictor"]["labels"]
-        return run, service, labels
+        return run, gate, labels
 
-    run, service, labels = observe()
-    assert service.type == "kubernetes:core/v1:Service" and run.waits_for(service, run.named("model-copy"))
-    assert not run.waits_for(service, run.named("model-isvc")), "the two waits run side by side"
-    assert service.inputs["spec"]["selector"] == {ISVC_POD_LABEL: "model", SERVING_LABEL: labels[SERVING_LABEL]}
-    assert service.inputs["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": 8080}]
-    assert service.inputs["metadata"]["name"] == f"model-v{labels[SERVING_LABEL]}"
-    assert "pulumi.com/skipAwait" not in service.inputs["metadata"]["annotations"], "its endpoints are the gate"
-    assert service.inputs["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "600"
-    assert run.waits_for(run.named("model-smoke-test"), service)
+    run, gate, labels = observe()
+    selector = {ISVC_POD_LABEL: "model", SERVING_LABEL: labels[SERVING_LABEL]}
+    assert gate.type == "kubernetes:policy/v1:PodDisruptionBudget" and run.waits_for(gate, run.named("model-copy"))
+    assert not run.waits_for(gate, run.named("model-isvc")), "the two waits run side by side"
+    assert gate.inputs["spec"] == {"minAvailable": 0, "selector": {"matchLabels": selector}}
+    assert gate.inputs["metadata"]["name"] == f"model-v{labels[SERVING_LABEL]}"
+    assert gate.inputs["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=DisruptionAllowed",
+                                                      "pulumi.com/timeoutSeconds": "600"}
+    route = run.named("model-serving-route")
+    assert route.type == "kubernetes:core/v1:Service" and route.inputs["spec"]["selector"] == selector
+    assert route.inputs["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": 8080}]
+    assert route.inputs["metadata"]["name"] == gate.inputs["metadata"]["name"]
+    assert route.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}, \
+        "a Service's wait passes on pods not scheduled yet: not the gate"
+    assert run.waits_for(run.named("model-smoke-test"), gate) and run.waits_for(run.named("model-smoke-test"), route)
 
     assert observe(maxReplicas=3)[2] == labels, "replica counts change no pod: the same version"
     assert observe(resources={"limits": {"cpu": "2", "memory": "1Gi"}})[2] != labels

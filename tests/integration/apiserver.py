@@ -40,11 +40,12 @@ rules:
   - {group: batch, resources: [jobs/status]}
   - {group: apiextensions.k8s.io, resources: [customresourcedefinitions/status]}
   - {group: serving.kserve.io, resources: [inferenceservices/status]}
+  - {group: policy, resources: [poddisruptionbudgets/status]}
 - level: Metadata
 """
 """Every write, in order, and the bodies of the status writes that say when a Job completed, a
-CRD was Established or an InferenceService turned Ready: the API server's own record of what
-happened when."""
+CRD was Established, an InferenceService turned Ready or a PodDisruptionBudget saw a Ready pod:
+the API server's own record of what happened when."""
 
 
 def free_port() -> int:

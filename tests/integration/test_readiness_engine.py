@@ -185,9 +185,10 @@ def check_order(audit: AuditLog, objects: list[dict], mode: str, returned: datet
         ready = audit.condition_set("inferenceservices", "model", "default", "Ready")
         assert ready < returned, "`pulumi up` returned before the InferenceService was Ready"
         assert ready < audit.created("jobs", smoke["name"], "default"), "the smoke test ran before the model was Ready"
-    else:  # no wait on a raw-mode InferenceService: the serving Service's endpoints are the gate
+    else:  # no wait on a raw-mode InferenceService: a Ready pod of the version is the gate
         serving = of("model-serving")[0]
-        assert audit.created("services", serving["name"], "default") < audit.created("jobs", smoke["name"], "default")
+        ready = audit.condition_set(serving["resource"], serving["name"], "default", "DisruptionAllowed")
+        assert ready < audit.created("jobs", smoke["name"], "default"), "the smoke test ran before a pod was Ready"
 
 
 def deploy(kwok_cluster, pulumi_engine, tmp_path, mode: str) -> tuple[Project, UpstreamControllers]:
@@ -249,15 +250,16 @@ def predictor_pods(api, serving: str | None = None) -> list:
 def check_scaling_and_model_updates(project: Project, cluster: LocalApiServer) -> None:
     """Day two in Standard mode. A `maxReplicas` change reaches only the HPA: the predictor
     Deployment stays as it was, so the InferenceService's observedGeneration (the Deployment's)
-    stays behind its generation for good, and `up` must still return. Then a change that rolls
-    the predictor: `up` returns once a pod of the new version is Ready (the real Deployment
-    controller rolls it, KWOK runs the pods), and the smoke test calls that version."""
+    stays behind its generation for good, and `up` must still return (after a smoke test that
+    failed once, see `up_after_a_job_failed_once`). Then a change that rolls the predictor: `up`
+    returns once a pod of the new version is Ready (the real Deployment controller rolls it, KWOK
+    runs the pods), and the smoke test calls that version."""
     from kubernetes import client
 
     api = cluster.client()
     custom, apps = client.CustomObjectsApi(api), client.AppsV1Api(api)
     set_model(project, maxReplicas=2, readyTimeoutSeconds=60)
-    project.up()
+    up_after_a_job_failed_once(project, cluster)
     isvc = custom.get_namespaced_custom_object("serving.kserve.io", "v1beta1", "default", "inferenceservices", "model")
     assert isvc["spec"]["predictor"]["maxReplicas"] == 2
     assert isvc["status"]["observedGeneration"] < isvc["metadata"]["generation"], \
@@ -279,6 +281,33 @@ def check_scaling_and_model_updates(project: Project, cluster: LocalApiServer) -
     project.preview("--expect-no-changes", "--diff")
 
 
+def up_after_a_job_failed_once(project: Project, cluster: LocalApiServer) -> None:
+    """The smoke-test Job of a change fails once: its pod finds no node (the node is cordoned, as
+    while a cluster scales up) until the Job's activeDeadlineSeconds pass, and the real Job
+    controller fails it (DeadlineExceeded); `up` fails naming it. With the node back and nothing
+    changed in the config, the next `up` replaces the failed Job (`pulumi.com/replaceUnready`)
+    instead of awaiting the same failed Job again, and passes."""
+    from kubernetes import client
+
+    api = cluster.client()
+    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+    core.patch_node(NODE, {"spec": {"unschedulable": True}})
+    try:
+        run = project.pulumi("up", "--yes", "--skip-preview", "-s", project.stack, check=False)
+    finally:
+        core.patch_node(NODE, {"spec": {"unschedulable": False}})
+    assert run.returncode != 0, "up passed although the smoke test never ran"
+    assert any("model-smoke-test" in line for line in (run.stdout + run.stderr).splitlines())
+    [failed] = [j for j in batch.list_namespaced_job("default").items
+                if any(c.type == "Failed" and c.status == "True" for c in j.status.conditions or [])]
+    assert failed.metadata.name.startswith("model-smoke-test-")
+
+    project.up()
+    job = batch.read_namespaced_job(failed.metadata.name, "default")
+    assert job.metadata.uid != failed.metadata.uid, "the failed Job was replaced, not awaited again"
+    assert any(c.type == "Complete" and c.status == "True" for c in job.status.conditions or [])
+
+
 def isvc_serving_label(custom) -> str:
     isvc = custom.get_namespaced_custom_object("serving.kserve.io", "v1beta1", "default", "inferenceservices", "model")
     return isvc["spec"]["predictor"]["labels"][SERVING_LABEL]
@@ -286,26 +315,30 @@ def isvc_serving_label(custom) -> str:
 
 def check_a_version_that_never_serves(project: Project, cluster: LocalApiServer) -> None:
     """A new version whose pods never turn Ready (here: the node is cordoned, so no node takes
-    them) while the old pod keeps the Deployment Available: `up` fails within the model's ready
-    timeout, naming the Service that waits for the new version's pods."""
+    them) while the old pod keeps the Deployment Available: `up` fails once the model's ready
+    timeout has passed since the gate that waits for a Ready pod of the new version was created
+    (the audit log's time: the engine's own work before it, rendering every chart, is not the
+    wait), naming it."""
     from kubernetes import client
 
-    core = client.CoreV1Api(cluster.client())
+    api = cluster.client()
+    core = client.CoreV1Api(api)
     timeout = 30
     core.patch_node(NODE, {"spec": {"unschedulable": True}})
     try:
         resources = {"requests": {"cpu": "300m", "memory": "256Mi"}, "limits": {"cpu": "3", "memory": "1Gi"}}
         set_model(project, resources=resources, readyTimeoutSeconds=timeout)
-        started = datetime.datetime.now(datetime.UTC)
         run = project.pulumi("up", "--yes", "--skip-preview", "-s", project.stack, check=False)
-        waited = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
+        returned = datetime.datetime.now(datetime.UTC)
     finally:
         core.patch_node(NODE, {"spec": {"unschedulable": False}})
     assert run.returncode != 0, "up succeeded although the new version never served"
-    assert timeout <= waited < timeout + 120, f"up gave up after {waited:.0f} s"
+    gate = f"model-v{isvc_serving_label(client.CustomObjectsApi(api))}"
+    waited = (returned - AuditLog(cluster.audit()).created("poddisruptionbudgets", gate, "default")).total_seconds()
+    assert timeout <= waited < timeout + 60, f"up gave up {waited:.0f} s after creating {gate}"
     lines = [line for line in (run.stdout + run.stderr).splitlines() if "model-serving" in line]
     assert lines, (run.stdout + run.stderr)[-3000:]
-    old = [p for p in predictor_pods(cluster.client()) if p.status.phase == "Running"]
+    old = [p for p in predictor_pods(api) if p.status.phase == "Running"]
     assert old, "the old version keeps serving"
 
 

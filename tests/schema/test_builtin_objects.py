@@ -34,7 +34,7 @@ def test_builtin_objects_match_the_oldest_supported_kubernetes(variant, i):
 def test_every_builtin_kind_is_covered(all_objects):
     assert {o["kind"] for o in builtins(all_objects)} == {
         "Namespace", "PersistentVolume", "PersistentVolumeClaim", "ConfigMap", "Job", "IngressClass", "Service",
-        "CustomResourceDefinition",
+        "CustomResourceDefinition", "PodDisruptionBudget",
     }
 
 
@@ -56,6 +56,7 @@ def _container(o: dict) -> dict:
     ("Namespace", lambda o: o.update(spec={"finalizer": ["kubernetes"]})),
     ("IngressClass", lambda o: o["spec"].update(controler=o["spec"].pop("controller"))),
     ("CustomResourceDefinition", lambda o: o["spec"].update(version=o["spec"].pop("versions"))),
+    ("PodDisruptionBudget", lambda o: o["spec"].update(minAvailible=o["spec"].pop("minAvailable"))),
 ])
 def test_a_misspelled_misplaced_or_mistyped_field_fails(first, kind, change):
     obj = first(kind)

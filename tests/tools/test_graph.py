@@ -37,7 +37,8 @@ def test_printed_count_is_the_number_of_listed_gates(printed, stack):
     assert count == len(gates) > 0
     assert gates[-1] == ("ModelService", "Job", "model-smoke-test")
     assert gates[-2] in (("ModelService", "InferenceService", "model-isvc"),
-                         ("ModelService", "Service", "model-serving")), "the two model waits run side by side"
+                         ("ModelService", "PodDisruptionBudget", "model-serving")), \
+        "the two model waits run side by side"
 
 
 @pytest.mark.parametrize("stack", ["standard", "serverless"])

@@ -6,13 +6,14 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from settings import config
-from stack import build
+from settings.upgrades import Deployed
+from stack import build, deployed_outputs
 
 raw = {
     key.split(":", 1)[1]: value
     for key, value in {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}.items()
     if key.startswith(f"{config.PROJECT}:")
 }
-stack_config = config.parse(config.decode(raw), Path(__file__).parent)
+stack_config = config.parse(config.decode(raw), Path(__file__).parent, Deployed.from_outputs(deployed_outputs()))
 for name, value in build(stack_config).items():
     pulumi.export(name, value)

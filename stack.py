@@ -3,8 +3,11 @@ without one (cert-manager, Gateway API CRDs, Istio base) install in parallel."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import pulumi
 
 from components.cert_manager import SELF_SIGNED_ISSUER, CertManager, CertManagerArgs
 from components.gateway_layer import GatewayLayer, GatewayLayerArgs
@@ -25,6 +28,26 @@ from settings.config import StackConfig, TlsIssuer
 from settings.versions import ManifestSource
 
 Loader = Callable[[ManifestSource], list[dict[str, Any]]]
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
+"""The engine's own function behind StackReference (pulumi pkg/resource/deploy/builtins.go)."""
+
+
+def deployed_outputs(attempts: int = 20, pause: float = 0.5) -> Mapping[str, Any]:
+    """The outputs of this stack's previous `up`, read from the backend before anything is
+    registered, so that a change the deployed stack cannot take fails `preview` (settings/upgrades).
+    The file backend may be writing the checkpoint just then (`up` records its start): a read
+    that finds it half-written is tried again."""
+    name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    for attempt in range(attempts):
+        try:
+            result = pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": name})
+            break
+        except Exception as err:  # the engine reports every backend failure the same way
+            if attempt == attempts - 1:
+                raise RuntimeError(f"cannot read the outputs of {name}'s previous update: {err}") from err
+            time.sleep(pause)
+    outputs = (result.value or {}).get("outputs") if isinstance(result.value, Mapping) else None
+    return outputs or {}
 
 
 def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str, Any]:
@@ -59,7 +82,7 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str,
         mode=cfg.mode, release=release, charts=cfg.charts, domain=cfg.domain, waits=waits,
         tls_issuer=cfg.gateway.tls_issuer or TlsIssuer(kind="ClusterIssuer", name=SELF_SIGNED_ISSUER),
         service_type=cfg.gateway.service_type, image_registry=cfg.image_registry,
-        cert_manager=[cert_manager.chart], ingress_api=ingress_api, istio=istio.ready,
+        cert_manager=[cert_manager.chart], ingress_api=ingress_api, istio=istio.ready, kept_crds=cfg.kept_crds,
     ))
     model = ModelService(cfg.model.name, ModelServiceArgs(
         model=cfg.model, mode=cfg.mode, deployment_mode=release.deployment_mode(cfg.mode), domain=cfg.domain,
@@ -69,6 +92,8 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str,
     outputs: dict[str, Any] = {
         "mode": cfg.mode,
         "kserve_version": release.version,
+        "versions": {key: getattr(cfg.versions, attr) for key, attr in VERSION_OUTPUTS.items()},
+        "kept_crds": list(cfg.kept_crds),
         "predict_url": model.predict_url,
         "internal_predict_url": model.internal_predict_url,
         "gateway_address": model.gateway_address,
@@ -77,6 +102,11 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str,
     if model.smoke_test is not None:
         outputs["smoke_test"] = model.smoke_test.metadata.apply(lambda m: f"passed: job {m.namespace}/{m.name}")
     return outputs
+
+
+VERSION_OUTPUTS = {"kserve": "kserve", "certManager": "cert_manager", "istio": "istio",
+                   "gatewayApi": "gateway_api", "knative": "knative", "knativeServing": "knative_serving"}
+"""What the next `up` compares its config with (settings/upgrades)."""
 
 
 def curl_command(cfg: StackConfig, model: ModelService, gateway_service: tuple[str, str], address: str | None) -> str:

@@ -50,6 +50,9 @@ class KServeReleaseArgs:
     for them once, when it starts."""
     istio: Sequence[pulumi.Resource] = ()
     """Standard mode: istiod must be up before the Gateway it programs."""
+    kept_crds: Sequence[str] = ()
+    """CRDs an earlier release's `kserve-crd` chart installed and this release's does not ship
+    (settings/upgrades): kept as they are, so an upgrade never deletes them or their objects."""
 
 
 def controller_values(args: KServeReleaseArgs) -> dict:
@@ -125,7 +128,9 @@ class KServeRelease(pulumi.ComponentResource):
                 f"{name}-runtimes", args.charts["kserveRuntimes"], version, NAMESPACE, RUNTIMES_VALUES,
                 waits=args.waits, parent=self, depends_on=[self.controller], release_name="kserve-runtime-configs",
                 image_registry=args.image_registry,
+                transforms=[moved_from(f"{name}-runtimes", f"{name}-controller", self.controller)],
             )
+        self.kept_crds = [self._keep_crd(name, crd) for crd in args.kept_crds]
         self.certificate = None
         self.gateway = None
         if args.mode == "standard":
@@ -176,10 +181,40 @@ class KServeRelease(pulumi.ComponentResource):
             )
         self.register_outputs({"namespace": NAMESPACE, "version": version, "mode": args.mode})
 
+    def _keep_crd(self, name: str, crd: str) -> k8s.apiextensions.v1.CustomResourceDefinition:
+        """A CRD the chart no longer ships, applied as the cluster holds it, under the URN the chart
+        gave it: the upgrade neither deletes it nor changes it, and `destroy` removes it."""
+        live = k8s.apiextensions.v1.CustomResourceDefinition.get(
+            f"{name}-kept-{crd}-live", crd, opts=pulumi.ResourceOptions(parent=self))
+        return k8s.apiextensions.v1.CustomResourceDefinition(
+            f"{name}-kept-{crd}",
+            metadata=live.metadata.apply(lambda m: {"name": crd, "labels": m and m.labels,
+                                                     "annotations": m and m.annotations}),
+            spec=live.spec,
+            opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=f"{name}-crds:{crd}",
+                                                                            parent=self.crds)]),
+        )
+
     @property
     def ready(self) -> list[pulumi.Resource]:
         """What an InferenceService waits for: the controller, its runtimes and the ingress."""
         return [r for r in (self.controller, self.runtimes, self.gateway) if r is not None]
+
+
+def moved_from(chart: str, old_chart: str, old_parent: pulumi.Resource) -> pulumi.ResourceTransform:
+    """From v0.17 the runtimes live in their own chart: each keeps the identity it had as a child
+    of the controller chart (v0.15, v0.16), so an upgrade updates it in place instead of creating a
+    second copy beside it and then deleting the object both describe."""
+    prefix = f"{chart}:"
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if not args.custom or not args.name.startswith(prefix):
+            return None
+        alias = pulumi.Alias(name=f"{old_chart}:{args.name.removeprefix(prefix)}", parent=old_parent)
+        return pulumi.ResourceTransformResult(props=args.props, opts=pulumi.ResourceOptions.merge(
+            args.opts, pulumi.ResourceOptions(aliases=[alias])))
+
+    return transform
 
 
 def gateway_spec() -> dict:

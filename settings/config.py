@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
+from settings import upgrades
 from settings import versions as v
 
 PROJECT = "kserve-stack"
@@ -150,6 +151,8 @@ class StackConfig:
     gateway: GatewayConfig
     model: ModelConfig
     project_dir: Path = field(default=Path("."), compare=False)
+    kept_crds: tuple[str, ...] = ()
+    """CRDs an earlier KServe release of this stack installed that this one no longer ships."""
 
     @property
     def kserve(self) -> v.KServeRelease:
@@ -487,8 +490,10 @@ def _read_model(r: _Reader, raw: Any, mode: str, project_dir: Path) -> ModelConf
     )
 
 
-def parse(raw: Mapping[str, Any], project_dir: Path = Path(".")) -> StackConfig:
-    """Validate raw config values (keys without the `kserve-stack:` prefix)."""
+def parse(raw: Mapping[str, Any], project_dir: Path = Path("."),
+          deployed: upgrades.Deployed = upgrades.NEW_STACK) -> StackConfig:
+    """Validate raw config values (keys without the `kserve-stack:` prefix), and, on a deployed
+    stack, that they can replace what the previous `up` installed."""
     r = _Reader()
     for unknown in sorted(set(raw) - TOP_LEVEL_KEYS):
         r.fail(unknown, raw[unknown], f"unknown key; known keys: {', '.join(sorted(TOP_LEVEL_KEYS))}")
@@ -513,6 +518,9 @@ def parse(raw: Mapping[str, Any], project_dir: Path = Path(".")) -> StackConfig:
     if registry and mode == "serverless" and v.parse_version(versions.knative_serving) is None:
         r.fail("versions.knativeServing", versions.knative_serving,
                "with imageRegistry the mirror's Knative tags need a full Serving release such as 1.21.1")
+    if mode in ("standard", "serverless") and not r.problems:
+        for key, value, allowed in upgrades.problems(deployed, mode, versions.kserve, versions.knative_serving):
+            r.fail(key, value, allowed)
     charts, manifest = _read_sources(r, raw.get("sources"), versions.kserve)
     if manifest is None:
         manifest = v.gateway_api_manifest(versions.gateway_api)
@@ -526,6 +534,7 @@ def parse(raw: Mapping[str, Any], project_dir: Path = Path(".")) -> StackConfig:
         mode=mode, domain=domain, readiness=readiness, smoke_test=smoke_test, image_registry=registry,
         versions=versions, charts=charts, gateway_api_crds=manifest, gateway=_read_gateway(r, raw.get("gateway")),
         model=_read_model(r, raw.get("model"), mode, project_dir), project_dir=project_dir,
+        kept_crds=upgrades.kept_crds(deployed, versions.kserve) if not r.problems else (),
     )
     if r.problems:
         raise ConfigError(r.problems)

@@ -41,6 +41,8 @@ class Registration:
     parent: str = ""
     read: bool = False
     """Read from the cluster (`Resource.get`), not created by the program."""
+    aliases: list[tuple[str, str]] = field(default_factory=list)
+    """(name, parent URN) of each identity the resource had before (`aliases`)."""
 
     @property
     def layer(self) -> str | None:
@@ -76,9 +78,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         deps = set(getattr(request, "dependencies", []))
         for prop in getattr(request, "propertyDependencies", {}).values():
             deps |= set(prop.urns)
+        aliases = [(a.spec.name, a.spec.parentUrn) for a in getattr(request, "aliases", [])
+                   if a.HasField("spec") and a.spec.name]
         self.registrations[urn] = Registration(
             urn=urn, type=request.type, name=request.name, custom=custom,
-            inputs=inputs, dependencies=deps, parent=request.parent, read=read,
+            inputs=inputs, dependencies=deps, parent=request.parent, read=read, aliases=aliases,
         )
 
     def RegisterResource(self, request):

@@ -92,3 +92,28 @@ def test_webhook_gate_names_kserve_webhooks():
     from components.kserve_release import WEBHOOKS
 
     assert "inferenceservice.serving.kserve.io" in WEBHOOKS
+
+
+def test_an_upgrade_past_the_chart_split_keeps_the_local_model_crds_under_their_old_identity():
+    """v0.16's `kserve-crd` chart shipped the LocalModel CRDs, v0.17+'s does not: each is read from
+    the cluster and applied as it is, aliased to the chart child it was, so the upgrade changes
+    nothing about it (the engine test checks its UID survives)."""
+    from settings.config import parse
+    from settings.upgrades import LOCAL_MODEL_CRDS, Deployed
+    from stack import build
+    from tests.conftest import PROJECT_DIR, gateway_api_objects, stack_raw
+    from tools.graph import capture
+
+    raw = {**stack_raw("standard"), "versions": {"kserve": "v0.20.0"}}
+    cfg = parse(raw, PROJECT_DIR, Deployed(mode="standard", kserve="v0.16.0"))
+    regs = capture(lambda: build(cfg, load_manifest=lambda _: gateway_api_objects())).registrations.values()
+    chart = next(r for r in regs if r.name == "kserve-crds")
+    for crd in LOCAL_MODEL_CRDS:
+        [read] = [r for r in regs if r.read and r.name == f"kserve-kept-{crd}-live"]
+        [kept] = [r for r in regs if not r.read and r.name == f"kserve-kept-{crd}"]
+        assert read.type == kept.type == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
+        assert kept.aliases == [(f"kserve-crds:{crd}", chart.urn)]
+
+    fresh = parse(raw, PROJECT_DIR, Deployed())
+    regs = capture(lambda: build(fresh, load_manifest=lambda _: gateway_api_objects())).registrations.values()
+    assert not [r for r in regs if "kept" in r.name], "a new stack keeps nothing"

@@ -145,3 +145,39 @@ def test_istiod_keeps_the_webhook_fields_it_owns():
                                     "clientConfig": {"service": {"name": "istiod", "namespace": "istio-system"}}}]
     assert rendered["webhooks"][0]["failurePolicy"] == "Ignore", "the rendered object is left as it was"
     assert _leave_webhook_to_istiod("MutatingWebhookConfiguration", rendered) is None
+
+
+def test_the_previous_outputs_are_read_again_while_the_backend_writes_its_checkpoint(monkeypatch):
+    """The file backend may be mid-write when the program starts (seen as `failed to load
+    checkpoint: EOF` under the real engine); a later read finds the checkpoint whole."""
+    import pulumi
+
+    import stack
+
+    calls = []
+
+    class Result:
+        value = {"outputs": {"kserve_version": "v0.20.0"}}
+
+    def invoke(tok, props):
+        calls.append((tok, props["name"]))
+        if len(calls) < 3:
+            raise Exception("invocation of pulumi:pulumi:readStackOutputs returned an error: EOF")
+        return Result()
+
+    monkeypatch.setattr(pulumi.runtime, "invoke", invoke)
+    monkeypatch.setattr(pulumi, "get_organization", lambda: "organization")
+    monkeypatch.setattr(pulumi, "get_project", lambda: "kserve-stack")
+    monkeypatch.setattr(pulumi, "get_stack", lambda: "standard")
+    assert stack.deployed_outputs(pause=0) == {"kserve_version": "v0.20.0"}
+    assert calls == [("pulumi:pulumi:readStackOutputs", "organization/kserve-stack/standard")] * 3
+
+    calls.clear()
+    def unreachable(tok, props):
+        calls.append(tok)
+        raise Exception("backend unreachable")
+
+    monkeypatch.setattr(pulumi.runtime, "invoke", unreachable)
+    with pytest.raises(RuntimeError, match="cannot read the outputs of organization/kserve-stack/standard"):
+        stack.deployed_outputs(attempts=2, pause=0)
+    assert len(calls) == 2

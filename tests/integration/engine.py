@@ -143,6 +143,10 @@ class Project:
     def pulumi(self, *args: str, timeout: float = 1200, check: bool = True) -> Run:
         return self.engine.run(self.dir, *args, timeout=timeout, check=check)
 
+    def configure(self, config: dict[str, Any]) -> None:
+        """Replace the stack's config, as a user editing Pulumi.<stack>.yaml."""
+        (self.dir / f"Pulumi.{self.stack}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+
     def preview(self, *extra: str) -> Run:
         return self.pulumi("preview", "-s", self.stack, *extra)
 
@@ -175,6 +179,8 @@ def planned_objects(preview_json: dict[str, Any], ops: tuple[str, ...] = ("creat
 
 
 def state_objects(resources_: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """URN → live object, for the Kubernetes resources in an exported state (chart children too)."""
+    """URN → live object, for the Kubernetes resources in an exported state (chart children too);
+    not the objects the program only reads (`external`)."""
     return {r["urn"]: r["outputs"] for r in resources_
-            if r.get("custom") and r["type"].startswith("kubernetes:") and "kind" in (r.get("outputs") or {})}
+            if r.get("custom") and not r.get("external") and r["type"].startswith("kubernetes:")
+            and "kind" in (r.get("outputs") or {})}

@@ -2,8 +2,9 @@
 real upstream Helm charts (from shared/upstream-charts, as released), a real kube-apiserver.
 
 Per stack: `pulumi preview`, `up`, `preview --expect-no-changes`, what the API server then
-holds, `destroy`, what is left (exactly what the README says stays), and a second `up` on
-the same API server, which must work after a destroy.
+holds, an upgrade in place (`versions.kserve` changed, then `up`) or one refused before anything
+touches the cluster, `destroy`, what is left (exactly what the README says stays), and a second
+`up` on the same API server, which must work after a destroy.
 
 No pod can run here, so the API server runs with webhook admission off (the webhook
 configurations the charts install are still created and validated; nothing is there to
@@ -38,6 +39,13 @@ ISTIO_FROM = {"v0.15.2": "v0.20.0"}
 Helm; v0.15 runs with an Istio release whose chart renders (its window is 1.25 to 1.27), and
 1.27.1 is the one whose charts are in shared/."""
 ISTIO_KEYS = ("istioBase", "istiod", "istioGateway")
+
+UPGRADES = {("standard", "v0.16.0"): "v0.20.0"}
+"""Upgraded in place after the first `up`: across the chart split (`kserve` → `kserve-resources` +
+`kserve-runtime-configs`, the runtimes moving between charts, the LocalModel CRDs leaving
+`kserve-crd`)."""
+REFUSED = {("serverless", "v0.15.2"): ("v0.16.0", "v0.19.0 or later")}
+"""An upgrade KServe itself cannot take in place (settings/upgrades): `up` fails before any write."""
 
 UNTRACKED_KINDS = {"Event", "Lease", "EndpointSlice", "Endpoints", "ComponentStatus"}
 """Written by controllers as they go; not objects a stack owns."""
@@ -200,9 +208,81 @@ def check_runtimes_wait_for_their_webhook(state: list[dict]) -> None:
         assert {controller, webhook} <= set(runtime.get("dependencies") or []), runtime["urn"]
 
 
+def kept_objects(api) -> dict[str, str]:
+    """What an upgrade must never delete or recreate: every KServe CRD, the InferenceService, the
+    model's claim and the runtime it uses, by UID."""
+    from kubernetes import client
+
+    ext, custom, core = client.ApiextensionsV1Api(api), client.CustomObjectsApi(api), client.CoreV1Api(api)
+    out = {f"CustomResourceDefinition {c.metadata.name}": c.metadata.uid
+           for c in ext.list_custom_resource_definition().items if c.spec.group == "serving.kserve.io"}
+    isvc = custom.get_namespaced_custom_object("serving.kserve.io", "v1beta1", "default", "inferenceservices", "model")
+    runtime = custom.get_cluster_custom_object("serving.kserve.io", "v1alpha1", "clusterservingruntimes",
+                                               "kserve-sklearnserver")
+    claim = core.read_namespaced_persistent_volume_claim("model-model-store", "default")
+    out |= {"InferenceService default/model": isvc["metadata"]["uid"],
+            "ClusterServingRuntime kserve-sklearnserver": runtime["metadata"]["uid"],
+            "PersistentVolumeClaim default/model-model-store": claim.metadata.uid}
+    return out
+
+
+AUDITED = {"CustomResourceDefinition": "customresourcedefinitions", "InferenceService": "inferenceservices",
+           "ClusterServingRuntime": "clusterservingruntimes", "PersistentVolumeClaim": "persistentvolumeclaims"}
+
+
+def deletes(events: list[dict], kept: dict[str, str]) -> list[str]:
+    """Audit-log DELETEs of any of `kept`."""
+    names = {(AUDITED[key.split(" ")[0]], key.split(" ")[1].rsplit("/", 1)[-1]) for key in kept}
+    return [f"{e['objectRef']['resource']} {e['objectRef'].get('name')}" for e in events
+            if e.get("verb") == "delete" and e.get("stage") == "ResponseComplete"
+            and (e["objectRef"].get("resource"), e["objectRef"].get("name")) in names]
+
+
+def writes_by_pulumi(events: list[dict]) -> list[str]:
+    return [f"{e['verb']} {e['objectRef'].get('resource')} {e['objectRef'].get('name')}" for e in events
+            if e.get("verb") in ("create", "update", "patch", "delete") and e.get("stage") == "ResponseComplete"
+            and "pulumi" in (e.get("userAgent") or "").lower()]
+
+
+def check_upgrade_in_place(project: Project, cluster: LocalApiServer, mode: str, release: str, to: str) -> None:
+    """`versions.kserve` changed on the deployed stack, then `up`: nothing a user depends on is
+    deleted or recreated (same UIDs, no DELETE in the audit log), no object the upgrade creates
+    exists already (the 4.34 provider refuses those), and the next preview is clean."""
+    api = cluster.client()
+    before = kept_objects(api)
+    project.configure(stack_config(mode, to))
+    plan = project.preview("--json").json()
+    replaced = [s["urn"].rsplit("::", 1)[-1] for s in plan.get("steps") or []
+                if s.get("op") in ("replace", "create-replacement", "delete-replaced", "delete")
+                and (s.get("oldState") or {}).get("type", "").rsplit(":", 1)[-1] in AUDITED]
+    assert not replaced, f"the upgrade would delete or replace: {replaced}"
+    seen = len(cluster.audit())
+    up_without_adopting(project, api)
+    after = kept_objects(api)
+    assert after == before, f"deleted or recreated by the upgrade: {set(before.items()) ^ set(after.items())}"
+    assert not deletes(cluster.audit()[seen:], before)
+    assert project.outputs()["kserve_version"] == to
+    check_installed(api, project, mode, to)
+    project.preview("--expect-no-changes", "--diff")
+
+
+def check_upgrade_refused(project: Project, cluster: LocalApiServer, mode: str, release: str) -> None:
+    """An upgrade KServe cannot take in place fails `up` with the key, the value and what is
+    allowed, and the API server saw no write from the engine."""
+    to, allowed = REFUSED[(mode, release)]
+    project.configure(stack_config(mode, to))
+    seen = len(cluster.audit())
+    run = project.pulumi("up", "--yes", "--skip-preview", "-s", project.stack, check=False)
+    assert run.returncode != 0, "the upgrade was not refused"
+    output = run.stdout + run.stderr
+    assert f"kserve-stack:versions.kserve: '{to}' is not allowed" in output and allowed in output, output[-3000:]
+    assert not writes_by_pulumi(cluster.audit()[seen:])
+    project.configure(stack_config(mode, release))
+
+
 @pytest.fixture
 def cluster(k8s_bin):
-    with LocalApiServer(k8s_bin, admission_webhooks=False) as api:
+    with LocalApiServer(k8s_bin, admission_webhooks=False, audit=True) as api:
         yield api
 
 
@@ -222,13 +302,17 @@ def test_preview_up_no_change_destroy_and_up_again(mode, release, cluster, pulum
     sep = "-" if mode == "standard" else "."
     assert outputs["predict_url"] == f"http://model{sep}default.example.com/v1/models/model:predict"
     check_installed(api, project, mode, release)
+    if (mode, release) in UPGRADES:
+        check_upgrade_in_place(project, cluster, mode, release, UPGRADES[(mode, release)])
+    if (mode, release) in REFUSED:
+        check_upgrade_refused(project, cluster, mode, release)
 
     project.destroy()
     left = {obj for obj in inventory(api) - before}
     assert not left, f"left behind after destroy: {sorted(left)}"
 
     up_without_adopting(project, api)
-    check_installed(api, project, mode, release)
+    check_installed(api, project, mode, UPGRADES.get((mode, release), release))
 
 
 MIRROR = "mirror.example:5000/kserve-stack"

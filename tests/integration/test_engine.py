@@ -198,10 +198,13 @@ def check_installed(api, project: Project, mode: str, release: str) -> None:
 def check_runtimes_wait_for_their_webhook(state: list[dict]) -> None:
     """In the one-chart releases every ClusterServingRuntime waits for the controller that
     serves the webhook validating it, and for that webhook's configuration."""
-    urns = {r["urn"].rsplit("::", 1)[-1]: r["urn"] for r in state}
-    controller = next(u for n, u in urns.items() if n.endswith("kserve/kserve-controller-manager"))
-    webhook = next(u for n, u in urns.items() if n.endswith(":clusterservingruntime.serving.kserve.io")
-                   and "ValidatingWebhookConfiguration" in u)
+    def one(kind: str, name: str) -> str:
+        """By type and name: a ServiceAccount and a Deployment share the controller's name."""
+        [urn] = [r["urn"] for r in state if r["type"].endswith(f":{kind}") and r["urn"].endswith(name)]
+        return urn
+
+    controller = one("Deployment", ":kserve/kserve-controller-manager")
+    webhook = one("ValidatingWebhookConfiguration", ":clusterservingruntime.serving.kserve.io")
     runtimes = [r for r in state if r["type"] == "kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime"]
     assert len(runtimes) >= 8
     for runtime in runtimes:

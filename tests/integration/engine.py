@@ -147,6 +147,13 @@ class Project:
         """Replace the stack's config, as a user editing Pulumi.<stack>.yaml."""
         (self.dir / f"Pulumi.{self.stack}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
 
+    def start(self, *args: str) -> subprocess.Popen:
+        """A pulumi command left running, in a session of its own: the test can kill the engine
+        and every plugin it started, as an interrupted run would end."""
+        return subprocess.Popen([str(self.engine.toolchain.pulumi_bin / "pulumi"), *args, "--non-interactive"],
+                                cwd=self.dir, env=self.engine.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+
     def preview(self, *extra: str) -> Run:
         return self.pulumi("preview", "-s", self.stack, *extra)
 

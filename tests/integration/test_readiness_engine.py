@@ -15,6 +15,9 @@ moment each object was first written, and each controller write, to the microsec
 from __future__ import annotations
 
 import datetime
+import os
+import signal
+import time
 from collections.abc import Iterable
 
 import pytest
@@ -24,8 +27,8 @@ from components.kserve_release import WEBHOOKS as KSERVE_WEBHOOKS
 from components.model_service import SERVING_LABEL
 from tests.integration.apiserver import NODE, LocalApiServer
 from tests.integration.controllers import USER_AGENT, UpstreamControllers
-from tests.integration.engine import Engine, Project, state_objects
-from tests.integration.test_engine import stack_config
+from tests.integration.engine import Engine, Project, planned_objects, state_objects
+from tests.integration.test_engine import existing, stack_config
 from tools.graph import REMOTE
 
 DELAY = 1.0
@@ -215,6 +218,7 @@ def test_up_waits_for_every_gate_in_order(mode, kwok_cluster, pulumi_engine, tmp
             assert outputs["curl"].startswith("kubectl -n kserve port-forward svc/kserve-ingress-gateway-istio ")
             check_scaling_and_model_updates(project, kwok_cluster)
             check_a_version_that_never_serves(project, kwok_cluster)
+            check_an_interrupted_up_converges(project, kwok_cluster)
         else:
             check_gate_that_never_opens(project, controllers, kwok_cluster)
 
@@ -363,3 +367,46 @@ def check_gate_that_never_opens(project: Project, controllers: UpstreamControlle
     assert any("timed out waiting for the condition" in line for line in lines), "\n".join(lines[-20:])
     assert any("Resource has condition Ready=False (want True)" in line for line in lines), "\n".join(lines[-20:])
     assert controllers.written("InferenceService default/broken") is None
+
+
+def check_an_interrupted_up_converges(project: Project, cluster: LocalApiServer) -> None:
+    """The engine killed while `up` waits for a new version's pods (the node cordoned, so they
+    wait): the stack stays locked and the state keeps a pending create of the gate, which the
+    cluster already holds. As the README says, `pulumi cancel` lifts the lock and `pulumi refresh
+    --import-pending-creates` adopts the object; then `up`, with no object it
+    creates already in the cluster (the 4.34 provider refuses those), converges: a Ready pod of the
+    version, the smoke test passed, a clean preview."""
+    from kubernetes import client
+
+    api = cluster.client()
+    core, policy = client.CoreV1Api(api), client.PolicyV1Api(api)
+    before = {b.metadata.name for b in policy.list_namespaced_pod_disruption_budget("default").items}
+    core.patch_node(NODE, {"spec": {"unschedulable": True}})
+    try:
+        resources = {"requests": {"cpu": "400m", "memory": "256Mi"}, "limits": {"cpu": "4", "memory": "1Gi"}}
+        set_model(project, resources=resources, readyTimeoutSeconds=300)
+        run = project.start("up", "--yes", "--skip-preview", "-s", project.stack)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and run.poll() is None and not (
+                {b.metadata.name for b in policy.list_namespaced_pod_disruption_budget("default").items} - before):
+            time.sleep(1)
+        time.sleep(3)
+        assert run.poll() is None, f"up ended before it waited:\n{run.stdout.read()[-3000:]}"
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    finally:
+        core.patch_node(NODE, {"spec": {"unschedulable": False}})
+    deployment = project.pulumi("stack", "export", "-s", project.stack).json()["deployment"]
+    creates = [op["resource"] for op in deployment.get("pending_operations") or [] if op["type"] == "creating"]
+    assert any(r["urn"].endswith("::model-serving") for r in creates), deployment.get("pending_operations")
+    ids = [(r["urn"], f"{r['inputs']['metadata']['namespace']}/{r['inputs']['metadata']['name']}") for r in creates]
+    pairs = [arg for urn, id_ in ids for arg in ("--import-pending-creates", urn, "--import-pending-creates", id_)]
+    project.pulumi("cancel", "--yes", "-s", project.stack)  # the killed run's lock
+    project.pulumi("refresh", "--yes", "--skip-preview", "-s", project.stack, *pairs)
+    planned = planned_objects(project.preview("--json").json())
+    taken = existing(api, planned)
+    assert not taken, f"objects the next up would create already exist (a 4.34 provider refuses them): {taken}"
+    project.up()
+    assert not project.pulumi("stack", "export", "-s", project.stack).json()["deployment"].get("pending_operations")
+    assert project.outputs()["smoke_test"].startswith("passed: job default/model-smoke-test-")
+    project.preview("--expect-no-changes", "--diff")

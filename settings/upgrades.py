@@ -22,6 +22,9 @@ stored status after translating the legacy strings (kserve#5427, inference_servi
 or `Knative` (kserve#4798, #5885), and v0.16 has no other spelling: upgrade it in place from
 v0.15 only to v0.19 or later."""
 
+CANONICAL_MODES = 16
+"""The first KServe minor that writes `Standard`/`Knative` (settings/versions, `kserve_release`)."""
+
 KNATIVE_MINOR_STEP = 1
 """The Knative Operator moves a KnativeServing at most one minor per change, up or down
 (knative/operator pkg/reconciler/common/releases.go, `IsVersionValidMigrationEligible`)."""
@@ -88,7 +91,7 @@ def problems(deployed: Deployed, mode: str, kserve: str, knative_serving: str) -
             out.append(("versions.kserve", kserve, f"the stack runs {deployed.kserve} and downgrades are refused "
                         "(the newer CRDs and controller have rewritten what the cluster stores); allowed: "
                         f"v{old[0]}.{old[1]}.0 or later"))
-        elif old[1] < 16 <= new[1] < LEGACY_MODE_STATUS_FIXED:
+        elif old[1] < CANONICAL_MODES <= new[1] < LEGACY_MODE_STATUS_FIXED:
             out.append(("versions.kserve", kserve, f"the stack runs {deployed.kserve}, and KServe before "
                         f"v0.{LEGACY_MODE_STATUS_FIXED} refuses every update of an InferenceService that v0.15 "
                         "created (its status keeps RawDeployment/Serverless: kserve#4798, #5885); allowed: "

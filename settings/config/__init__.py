@@ -1,0 +1,151 @@
+"""Stack configuration: parsed once into frozen, typed objects and validated up front.
+
+Every problem is reported before a single resource is registered, so a typo in a stack
+file fails `pulumi preview` instead of half-installing a cluster. Each message names the
+config key, the bad value and what is allowed.
+"""
+
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from settings import upgrades
+from settings import versions as v
+from settings.config.layers import (
+    GatewayConfig,
+    ServiceType,
+    TlsIssuer,
+    Versions,
+    read_gateway,
+    read_sources,
+    read_versions,
+)
+from settings.config.models import (
+    CONFIGMAP_LIMIT,
+    FORMATS,
+    MODEL_KEYS,
+    ImageSource,
+    ModelConfig,
+    ModelSource,
+    PathSource,
+    StorageConfig,
+    UriSource,
+    read_model,
+)
+from settings.config.reader import PROJECT, ConfigError, Reader, canonical_quantity, dns_subdomain, parse_quantity
+
+__all__ = [
+    "CONFIGMAP_LIMIT", "FORMATS", "MODEL_KEYS", "PROJECT", "TOP_LEVEL_KEYS", "ConfigError", "GatewayConfig",
+    "ImageSource", "ModelConfig", "ModelSource", "PathSource", "ServiceType", "StackConfig", "StorageConfig",
+    "TlsIssuer", "UriSource", "Versions", "canonical_quantity", "decode", "from_stack_file", "parse",
+    "parse_quantity",
+]
+
+Readiness = Literal["wait", "skip"]
+SmokeTest = Literal["auto", "on", "off"]
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    mode: v.Mode
+    domain: str
+    readiness: Readiness
+    smoke_test: SmokeTest
+    image_registry: str | None
+    versions: Versions
+    charts: dict[str, v.ChartSource]
+    gateway_api_crds: v.ManifestSource
+    gateway: GatewayConfig
+    model: ModelConfig
+    project_dir: Path = field(default=Path("."), compare=False)
+    kept_crds: tuple[str, ...] = ()
+    """CRDs an earlier KServe release of this stack installed that this one no longer ships."""
+
+    @property
+    def kserve(self) -> v.KServeRelease:
+        return v.kserve_release(self.versions.kserve)
+
+    @property
+    def waits(self) -> bool:
+        return self.readiness == "wait"
+
+
+TOP_LEVEL_KEYS = {
+    "mode", "domain", "readiness", "smokeTest", "imageRegistry", "versions", "sources", "gateway", "model",
+}
+
+
+def parse(raw: Mapping[str, Any], project_dir: Path = Path("."),
+          deployed: upgrades.Deployed = upgrades.NEW_STACK) -> StackConfig:
+    """Validate raw config values (keys without the `kserve-stack:` prefix), and, on a deployed
+    stack, that they can replace what the previous `up` installed."""
+    r = Reader()
+    for unknown in sorted(set(raw) - TOP_LEVEL_KEYS):
+        r.fail(unknown, raw[unknown], f"unknown key; known keys: {', '.join(sorted(TOP_LEVEL_KEYS))}")
+    mode = r.choice(raw.get("mode"), "mode", ("standard", "serverless"))
+    domain = raw.get("domain", "example.com")
+    if not dns_subdomain(domain) or "." not in domain:
+        r.fail("domain", domain, "expected a DNS name such as example.com (lowercase labels joined by dots)")
+    readiness = r.choice(raw.get("readiness"), "readiness", ("wait", "skip"), "wait")
+    smoke_test = r.choice(raw.get("smokeTest"), "smokeTest", ("auto", "on", "off"), "auto")
+    registry = r.text(raw.get("imageRegistry") or None, "imageRegistry")
+    if registry and ("://" in registry or registry.endswith("/")):
+        r.fail("imageRegistry", registry,
+               "expected a registry host with optional path, e.g. registry.local:5000/mirror")
+    if smoke_test == "on" and readiness == "skip":
+        r.fail("smokeTest", smoke_test, "needs readiness wait (a skipped wait has no model to call)")
+    versions = read_versions(r, raw.get("versions"))
+    if mode == "serverless" and v.parse_version(versions.istio) and not v.istio_gateway_chart_renders(versions.istio):
+        fixed = ", ".join(f"{a}.{b}.{c}+" for (a, b), c in v.ISTIO_GATEWAY_CHART_FIXED.items())
+        r.fail("versions.istio", versions.istio,
+               f"its gateway chart fails its own values schema with current Helm (istio/istio#57354); "
+               f"serverless needs Istio {fixed} or a later minor")
+    if registry and mode == "serverless" and v.parse_version(versions.knative_serving) is None:
+        r.fail("versions.knativeServing", versions.knative_serving,
+               "with imageRegistry the mirror's Knative tags need a full Serving release such as 1.21.1")
+    if mode in ("standard", "serverless") and not r.problems:
+        for key, value, allowed in upgrades.problems(deployed, mode, versions.kserve, versions.knative_serving):
+            r.fail(key, value, allowed)
+    charts, manifest = read_sources(r, raw.get("sources"), versions.kserve)
+    if manifest is None:
+        manifest = v.gateway_api_manifest(versions.gateway_api)
+        if manifest is None:
+            manifest = v.ManifestSource()
+            if mode == "standard":
+                r.fail("versions.gatewayApi", versions.gateway_api,
+                       f"no pinned checksums for this release; pinned: {', '.join(v.GATEWAY_API_FILES)}"
+                       " (or set sources.gatewayApiCrds to {url, sha256} or {path})")
+    config = StackConfig(
+        mode=mode, domain=domain, readiness=readiness, smoke_test=smoke_test, image_registry=registry,
+        versions=versions, charts=charts, gateway_api_crds=manifest, gateway=read_gateway(r, raw.get("gateway")),
+        model=read_model(r, raw.get("model"), mode, project_dir), project_dir=project_dir,
+        kept_crds=upgrades.kept_crds(deployed, versions.kserve) if not r.problems else (),
+    )
+    if r.problems:
+        raise ConfigError(r.problems)
+    return config
+
+
+def decode(values: Mapping[str, str]) -> dict[str, Any]:
+    """Pulumi hands config to the program as strings; objects arrive JSON-encoded."""
+    out: dict[str, Any] = {}
+    for key, text in values.items():
+        try:
+            out[key] = json.loads(text) if text[:1] in "{[" else text
+        except json.JSONDecodeError:
+            out[key] = text
+    return out
+
+
+def from_stack_file(path: Path) -> StackConfig:
+    """Parse a Pulumi.<stack>.yaml the way the program would see it (used by tests and tools)."""
+    import yaml
+
+    doc = yaml.safe_load(path.read_text()) or {}
+    raw = {k.split(":", 1)[1]: val for k, val in (doc.get("config") or {}).items() if k.startswith(f"{PROJECT}:")}
+    return parse(raw, path.parent)

@@ -18,10 +18,16 @@ from settings import upgrades
 from settings import versions as v
 from settings.config.layers import (
     GatewayConfig,
+    Install,
+    Layers,
+    Profile,
     ServiceType,
     TlsIssuer,
     Versions,
     read_gateway,
+    read_install,
+    read_layers,
+    read_profile,
     read_sources,
     read_versions,
 )
@@ -41,9 +47,9 @@ from settings.config.reader import PROJECT, ConfigError, Reader, canonical_quant
 
 __all__ = [
     "CONFIGMAP_LIMIT", "FORMATS", "MODEL_KEYS", "PROJECT", "TOP_LEVEL_KEYS", "ConfigError", "GatewayConfig",
-    "ImageSource", "ModelConfig", "ModelSource", "PathSource", "ServiceType", "StackConfig", "StorageConfig",
-    "TlsIssuer", "UriSource", "Versions", "canonical_quantity", "decode", "from_stack_file", "parse",
-    "parse_quantity",
+    "ImageSource", "Install", "Layers", "ModelConfig", "ModelSource", "PathSource", "Profile", "ServiceType",
+    "StackConfig", "StorageConfig", "TlsIssuer", "UriSource", "Versions", "canonical_quantity", "decode",
+    "from_stack_file", "parse", "parse_quantity",
 ]
 
 Readiness = Literal["wait", "skip"]
@@ -62,6 +68,9 @@ class StackConfig:
     gateway_api_crds: v.ManifestSource
     gateway: GatewayConfig
     model: ModelConfig
+    install: Install = Install()
+    layers: Layers = Layers()
+    profile: Profile = "default"
     project_dir: Path = field(default=Path("."), compare=False)
     kept_crds: tuple[str, ...] = ()
     """CRDs an earlier KServe release of this stack installed that this one no longer ships."""
@@ -77,6 +86,7 @@ class StackConfig:
 
 TOP_LEVEL_KEYS = {
     "mode", "domain", "readiness", "smokeTest", "imageRegistry", "versions", "sources", "gateway", "model",
+    "install", "layers", "profile",
 }
 
 
@@ -120,10 +130,12 @@ def parse(raw: Mapping[str, Any], project_dir: Path = Path("."),
                 r.fail("versions.gatewayApi", versions.gateway_api,
                        f"no pinned checksums for this release; pinned: {', '.join(v.GATEWAY_API_FILES)}"
                        " (or set sources.gatewayApiCrds to {url, sha256} or {path})")
+    install = read_install(r, raw.get("install"), mode)
     config = StackConfig(
         mode=mode, domain=domain, readiness=readiness, smoke_test=smoke_test, image_registry=registry,
         versions=versions, charts=charts, gateway_api_crds=manifest, gateway=read_gateway(r, raw.get("gateway")),
         model=read_model(r, raw.get("model"), mode, project_dir), project_dir=project_dir,
+        install=install, layers=read_layers(r, raw.get("layers"), install), profile=read_profile(r, raw.get("profile")),
         kept_crds=upgrades.kept_crds(deployed, versions.kserve) if not r.problems else (),
     )
     if r.problems:

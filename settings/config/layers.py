@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from settings import versions as v
-from settings.config.reader import DNS1123_LABEL, Reader
+from settings.config.reader import DNS1123_LABEL, Reader, boolean
 
 ServiceType = Literal["LoadBalancer", "NodePort", "ClusterIP"]
 
@@ -119,3 +119,77 @@ def read_gateway(r: Reader, raw: Any) -> GatewayConfig:
         issuer = TlsIssuer(kind=kind, name=name)
     return GatewayConfig(service_type=service_type, tls_issuer=issuer)
 
+
+
+Profile = Literal["default", "small"]
+INSTALL_KEYS = {"certManager": "cert_manager", "istio": "istio", "gatewayApi": "gateway_api", "knative": "knative"}
+"""The layers a cluster may already run; KServe itself and the model are always the stack's."""
+LAYER_MODES = {"gatewayApi": "standard", "knative": "serverless"}
+
+
+@dataclass(frozen=True)
+class Install:
+    """Which shared layers the stack installs (and so owns, and removes on destroy). A layer set
+    to False is the cluster's: the stack reads it, checks it is there and ready, never writes it."""
+
+    cert_manager: bool = True
+    istio: bool = True
+    gateway_api: bool = True
+    knative: bool = True
+
+
+@dataclass(frozen=True)
+class Layers:
+    """Where a layer the cluster already runs keeps its parts; today's defaults are where the
+    stack itself puts them."""
+
+    cert_manager_namespace: str = "cert-manager"
+    istio_namespace: str = "istio-system"
+    ingress_gateway: str = "istio-ingressgateway"
+    """Serverless: the ingress gateway's Service (and its pods' `istio` label value's Deployment)."""
+    gateway_class: str = "istio"
+    knative_namespace: str = "knative-serving"
+
+
+LAYER_SETTINGS = {
+    "certManager": {"namespace": "cert_manager_namespace"},
+    "istio": {"namespace": "istio_namespace", "ingressGateway": "ingress_gateway"},
+    "gatewayApi": {"gatewayClass": "gateway_class"},
+    "knative": {"namespace": "knative_namespace"},
+}
+
+
+def read_install(r: Reader, raw: Any, mode: str) -> Install:
+    data = r.obj(raw, "install", {*INSTALL_KEYS, "kserve"})
+    if "kserve" in data:
+        r.fail("install.kserve", data["kserve"], "KServe is what the stack installs; only its dependencies "
+               f"may be the cluster's: {', '.join(INSTALL_KEYS)}")
+    chosen: dict[str, bool] = {}
+    for key, attr in INSTALL_KEYS.items():
+        value = boolean(data.get(key, True))
+        if value not in (True, False):
+            r.fail(f"install.{key}", data.get(key), "expected true (the stack installs it) or false (it is there)")
+            continue
+        if key in LAYER_MODES and LAYER_MODES[key] != mode and key in data:
+            r.fail(f"install.{key}", data[key], f"only mode {LAYER_MODES[key]} has this layer")
+        chosen[attr] = value
+    return Install(**chosen)
+
+
+def read_layers(r: Reader, raw: Any, install: Install) -> Layers:
+    data = r.obj(raw, "layers", set(LAYER_SETTINGS))
+    chosen: dict[str, str] = {}
+    for layer, keys in LAYER_SETTINGS.items():
+        spec = r.obj(data.get(layer), f"layers.{layer}", set(keys))
+        if spec and getattr(install, INSTALL_KEYS[layer]):
+            r.fail(f"layers.{layer}", spec, f"only for a layer the cluster runs (install.{layer}: false); "
+                   "the stack puts its own layers in their default places")
+            continue
+        for key, attr in keys.items():
+            if key in spec:
+                chosen[attr] = r.dns_label(spec[key], f"layers.{layer}.{key}", DNS1123_LABEL, 63, "a DNS-1123 label")
+    return Layers(**chosen)
+
+
+def read_profile(r: Reader, raw: Any) -> Profile:
+    return r.choice(raw, "profile", ("default", "small"), "default")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -10,8 +10,8 @@ import pulumi_kubernetes as k8s
 
 from components.charts import install_chart, namespace, patch_objects
 from components.readiness import SKIP_AWAIT
-from settings.config import ServiceType
-from settings.versions import ChartSource, Mode
+from settings.config import Profile, ServiceType
+from settings.versions import SMALL_REQUESTS, ChartSource, Mode
 
 NAMESPACE = "istio-system"
 INGRESS_GATEWAY = "istio-ingressgateway"
@@ -28,10 +28,27 @@ class IstioMeshArgs:
     image_registry: str | None = None
     gateway_api: pulumi.Resource | None = None
     """Standard mode: istiod watches Gateway API types only if their CRDs exist when it starts."""
+    profile: Profile = "default"
+    after: Sequence[pulumi.Resource] = ()
+    """The cluster check: nothing of this layer is written before the cluster passed it."""
 
 
 def istiod_values(args: IstioMeshArgs) -> dict:
-    return {"global": {"hub": f"{args.image_registry}/istio"}} if args.image_registry else {}
+    """`profile: small` lowers istiod's 500m/2Gi request (`resources`) and that of the gateway pods
+    istiod makes for a Gateway API Gateway in standard mode (`global.proxy.resources`, its kube-gateway
+    template); the stack injects no sidecar, which that value also sizes."""
+    global_values: dict = {"hub": f"{args.image_registry}/istio"} if args.image_registry else {}
+    values: dict = {}
+    if args.profile == "small":
+        values["resources"] = {"requests": dict(SMALL_REQUESTS)}
+        global_values["proxy"] = {"resources": {"requests": dict(SMALL_REQUESTS)}}
+    return {**values, "global": global_values} if global_values else values
+
+
+def gateway_values(args: IstioMeshArgs) -> dict:
+    """Serverless: the `gateway` chart's pods. A top-level value is safe here: serverless refuses an
+    Istio whose gateway chart fails its own schema (settings/versions, ISTIO_GATEWAY_CHART_FIXED)."""
+    return {"resources": {"requests": dict(SMALL_REQUESTS)}} if args.profile == "small" else {}
 
 
 def gateway_service_type(service_type: ServiceType) -> pulumi.ResourceTransform:
@@ -87,7 +104,7 @@ class IstioMesh(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: IstioMeshArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kserve-stack:layers:IstioMesh", name, None, opts)
-        self.namespace = namespace(f"{name}-namespace", NAMESPACE, parent=self)
+        self.namespace = namespace(f"{name}-namespace", NAMESPACE, parent=self, depends_on=args.after)
         self.base = install_chart(
             f"{name}-base", args.charts["istioBase"], args.version, NAMESPACE,
             {"defaultRevision": "default"}, waits=args.waits, parent=self,
@@ -104,7 +121,7 @@ class IstioMesh(pulumi.ComponentResource):
         if args.mode == "serverless":
             # The release name gives the chart's name and its `istio=ingressgateway` label.
             self.ingress_gateway = install_chart(
-                f"{name}-ingressgateway", args.charts["istioGateway"], args.version, NAMESPACE, {},
+                f"{name}-ingressgateway", args.charts["istioGateway"], args.version, NAMESPACE, gateway_values(args),
                 waits=args.waits, parent=self, depends_on=[self.istiod], release_name=INGRESS_GATEWAY,
                 transforms=[gateway_service_type(args.service_type)], image_registry=args.image_registry,
             )

@@ -10,7 +10,8 @@ import pulumi_kubernetes as k8s
 
 from components.charts import install_chart, namespace
 from components.readiness import await_annotations
-from settings.versions import ChartSource
+from settings.config import Profile
+from settings.versions import SMALL_REQUESTS, ChartSource
 
 OPERATOR_NAMESPACE = "knative-operator"
 SERVING_NAMESPACE = "knative-serving"
@@ -31,19 +32,68 @@ class KnativeLayerArgs:
     which is called through them, waits for them instead."""
     timeout_seconds: int = 900
     image_registry: str | None = None
+    profile: Profile = "default"
+    after: Sequence[pulumi.Resource] = ()
+    """The cluster check: nothing of this layer is written before the cluster passed it."""
 
 
 def knative_serving_spec(args: KnativeLayerArgs) -> dict:
+    deployment = {"registries-skipping-tag-resolving": ",".join(skipped_registries(args.image_registry))}
     spec: dict = {
         "version": args.serving_version,
         "ingress": {"istio": {"enabled": True}},
-        "config": {"domain": {args.domain: ""}},
+        "config": {"domain": {args.domain: ""}, "deployment": deployment, "features": dict(FEATURES)},
     }
     if args.image_registry:
         spec["registry"] = serving_registry(args.image_registry, args.serving_version)
-        spec["config"]["deployment"] = {"queue-sidecar-image": knative_image(args.image_registry, "queue",
-                                                                             args.serving_version)}
+        deployment["queue-sidecar-image"] = knative_image(args.image_registry, "queue", args.serving_version)
+    if args.profile == "small":
+        spec["workloads"] = small_workloads()
     return spec
+
+
+FEATURES = {"kubernetes.podspec-affinity": "enabled"}
+"""config-features (knative/serving config/core/configmaps/features.yaml): without it Knative's
+webhook refuses the predictor's pod affinity, which keeps the readers of a ReadWriteOnce claim
+on one node. Upstream warns it cannot safely be disabled once enabled, so it is always on."""
+
+SKIP_TAG_RESOLVING = ("kind.local", "ko.local", "dev.local", "nvcr.io", "index.docker.io")
+"""Registries whose image tags Knative does not resolve to digests: Knative's own default
+(pkg/deployment/config.go), which setting the key replaces, and KServe's (kserve v0.20.0
+hack/setup/infra/knative/templates/knative-serving-istio.yaml)."""
+
+
+def skipped_registries(image_registry: str | None) -> list[str]:
+    """Plus the mirror's host: Knative resolves a tag with its own client, which a private mirror
+    (credentials, self-signed TLS) refuses, and the revision fails "failed to resolve image to digest"."""
+    host = registry_host(image_registry) if image_registry else None
+    return [*SKIP_TAG_RESOLVING, *([host] if host and host not in SKIP_TAG_RESOLVING else [])]
+
+
+def registry_host(image_registry: str) -> str:
+    """The registry part of `host[:port][/path]`, as Knative compares it (go-containerregistry's
+    RegistryStr): a first part without a dot or port that is not localhost names Docker Hub."""
+    first = image_registry.split("/", 1)[0]
+    if first == "docker.io" or not ("." in first or ":" in first or first == "localhost"):
+        return "index.docker.io"
+    return first
+
+
+SERVING_CONTAINERS = {
+    "activator": "activator", "autoscaler": "autoscaler", "autoscaler-hpa": "autoscaler-hpa",
+    "controller": "controller", "webhook": "webhook",
+    "net-istio-controller": "controller", "net-istio-webhook": "webhook",
+}
+"""Every Deployment the operator installs for Serving with net-istio (and its container), the same
+in the 1.15, 1.16 and 1.21 manifests it bundles. Together they request 680m CPU by default."""
+
+
+def small_workloads() -> list[dict]:
+    """`profile: small`: the requests KServe's own KnativeServing gives every Knative workload
+    (knative-serving-istio.yaml, `workloads:`), here for autoscaler-hpa too. Limits are left out:
+    the operator merges per resource, so the upstream limits stay."""
+    return [{"name": name, "resources": [{"container": container, "requests": dict(SMALL_REQUESTS)}]}
+            for name, container in SERVING_CONTAINERS.items()]
 
 
 def knative_image(registry: str, name: str, serving_version: str) -> str:
@@ -78,13 +128,15 @@ class KnativeLayer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: KnativeLayerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kserve-stack:layers:KnativeLayer", name, None, opts)
-        self.operator_namespace = namespace(f"{name}-operator-namespace", OPERATOR_NAMESPACE, parent=self)
+        self.operator_namespace = namespace(f"{name}-operator-namespace", OPERATOR_NAMESPACE, parent=self,
+                                            depends_on=args.after)
         self.operator = install_chart(
             f"{name}-operator", args.chart, args.version, OPERATOR_NAMESPACE, {},
             waits=args.waits, parent=self, depends_on=[self.operator_namespace], release_name="knative-operator",
             image_registry=args.image_registry,
         )
-        self.serving_namespace = namespace(f"{name}-serving-namespace", SERVING_NAMESPACE, parent=self)
+        self.serving_namespace = namespace(f"{name}-serving-namespace", SERVING_NAMESPACE, parent=self,
+                                           depends_on=args.after)
         self.serving = k8s.apiextensions.CustomResource(
             f"{name}-serving",
             api_version="operator.knative.dev/v1beta1",

@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 
 from components.charts import depends_on_ref, install_chart, namespace, registry_image
 from components.readiness import await_annotations
-from settings.config import ServiceType, TlsIssuer
+from settings.config import Layers, ServiceType, TlsIssuer
 from settings.versions import ChartSource, Mode
 from settings.versions import KServeRelease as Release
 
@@ -50,6 +50,10 @@ class KServeReleaseArgs:
     for them once, when it starts."""
     istio: Sequence[pulumi.Resource] = ()
     """Standard mode: istiod must be up before the Gateway it programs."""
+    after: Sequence[pulumi.Resource] = ()
+    """The cluster check: nothing of this layer is written before the cluster passed it."""
+    layers: Layers = Layers()
+    """Where the layers the cluster runs itself keep the parts KServe's config names."""
     kept_crds: Sequence[str] = ()
     """CRDs an earlier release's `kserve-crd` chart installed and this release's does not ship
     (settings/upgrades): kept as they are, so an upgrade never deletes them or their objects."""
@@ -59,11 +63,15 @@ def controller_values(args: KServeReleaseArgs) -> dict:
     standard = args.mode == "standard"
     ingress: dict = {"enableGatewayApi": standard}
     if standard:
-        ingress |= {"kserveGateway": f"{NAMESPACE}/{GATEWAY}", "createGateway": False, "className": "istio"}
+        ingress |= {"kserveGateway": f"{NAMESPACE}/{GATEWAY}", "createGateway": False,
+                    "className": args.layers.gateway_class}
+    else:
+        ingress |= knative_gateways(args.layers)
     kserve: dict = {
         "controller": {
             "deploymentMode": args.release.deployment_mode(args.mode),
-            "gateway": {"domain": args.domain, "ingressGateway": ingress},
+            "gateway": {"domain": args.domain, "ingressGateway": ingress,
+                        **({"localGateway": local} if (local := knative_local_gateway(args)) else {})},
         },
     }
     if args.image_registry:
@@ -76,6 +84,23 @@ def controller_values(args: KServeReleaseArgs) -> dict:
             kserve["localmodel"] = {"defaultJobImage": registry_image(args.image_registry,
                                                                       "kserve/storage-initializer")}
     return {"kserve": kserve}
+
+
+def knative_gateways(layers: Layers) -> dict:
+    """Serverless: the Knative gateway KServe routes through, where the cluster's Knative keeps it
+    (only when that is not the chart's default, so default stacks render as before)."""
+    if layers.knative_namespace == Layers().knative_namespace:
+        return {}
+    return {"gateway": f"{layers.knative_namespace}/knative-ingress-gateway"}
+
+
+def knative_local_gateway(args: KServeReleaseArgs) -> dict:
+    layers, default = args.layers, Layers()
+    if args.mode != "serverless" or (layers.knative_namespace, layers.istio_namespace) == (
+            default.knative_namespace, default.istio_namespace):
+        return {}
+    return {"gateway": f"{layers.knative_namespace}/knative-local-gateway",
+            "gatewayService": f"knative-local-gateway.{layers.istio_namespace}.svc.cluster.local"}
 
 
 RUNTIMES_WAIT_FOR = ",".join((
@@ -110,7 +135,7 @@ class KServeRelease(pulumi.ComponentResource):
     def __init__(self, name: str, args: KServeReleaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kserve-stack:layers:KServeRelease", name, None, opts)
         version = args.release.version
-        self.namespace = namespace(f"{name}-namespace", NAMESPACE, parent=self)
+        self.namespace = namespace(f"{name}-namespace", NAMESPACE, parent=self, depends_on=args.after)
         self.crds = install_chart(
             f"{name}-crds", args.charts["kserveCrd"], version, NAMESPACE, {},
             waits=args.waits, parent=self, depends_on=[self.namespace], release_name="kserve-crd",
@@ -130,7 +155,7 @@ class KServeRelease(pulumi.ComponentResource):
                 image_registry=args.image_registry,
                 transforms=[moved_from(f"{name}-runtimes", f"{name}-controller", self.controller)],
             )
-        self.kept_crds = [self._keep_crd(name, crd) for crd in args.kept_crds]
+        self.kept_crds = [self._keep_crd(name, crd, args.after) for crd in args.kept_crds]
         self.certificate = None
         self.gateway = None
         if args.mode == "standard":
@@ -171,7 +196,7 @@ class KServeRelease(pulumi.ComponentResource):
                         "networking.istio.io/service-type": args.service_type,
                     },
                 },
-                spec=gateway_spec(),
+                spec=gateway_spec(args.layers.gateway_class),
                 # Not after the Certificate: Istio accepts a Gateway whose TLS secret does not exist
                 # yet (the HTTPS listener picks it up when it appears), and the HTTP listener KServe's
                 # routes use does not need it.
@@ -181,7 +206,8 @@ class KServeRelease(pulumi.ComponentResource):
             )
         self.register_outputs({"namespace": NAMESPACE, "version": version, "mode": args.mode})
 
-    def _keep_crd(self, name: str, crd: str) -> k8s.apiextensions.v1.CustomResourceDefinition:
+    def _keep_crd(self, name: str, crd: str, after: Sequence[pulumi.Resource],
+                  ) -> k8s.apiextensions.v1.CustomResourceDefinition:
         """A CRD the chart no longer ships, applied as the cluster holds it, under the URN the chart
         gave it: the upgrade neither deletes it nor changes it, and `destroy` removes it."""
         live = k8s.apiextensions.v1.CustomResourceDefinition.get(
@@ -191,8 +217,8 @@ class KServeRelease(pulumi.ComponentResource):
             metadata=live.metadata.apply(lambda m: {"name": crd, "labels": m and m.labels,
                                                      "annotations": m and m.annotations}),
             spec=live.spec,
-            opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=f"{name}-crds:{crd}",
-                                                                            parent=self.crds)]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(after), aliases=[
+                pulumi.Alias(name=f"{name}-crds:{crd}", parent=self.crds)]),
         )
 
     @property
@@ -217,10 +243,10 @@ def moved_from(chart: str, old_chart: str, old_parent: pulumi.Resource) -> pulum
     return transform
 
 
-def gateway_spec() -> dict:
+def gateway_spec(gateway_class: str = "istio") -> dict:
     routes = {"namespaces": {"from": "All"}}
     return {
-        "gatewayClassName": "istio",
+        "gatewayClassName": gateway_class,
         # With infrastructure annotations set, istiod copies these, and not the Gateway's own
         # (Pulumi's await annotations among them), onto the Deployment and Service it makes.
         "infrastructure": {

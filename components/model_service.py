@@ -26,6 +26,16 @@ ISVC_POD_LABEL = "serving.kserve.io/inferenceservice"
 """KServe labels an InferenceService's pods with its name."""
 SERVING_LABEL = "kserve-stack/serving"
 """Standard mode: the predictor pods' spec version, so the new pods can be selected alone."""
+CLAIM_LABEL = "kserve-stack/model-store"
+"""The ReadWriteOnce claim a pod mounts (`claim_affinity`)."""
+NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
+"""A Job's pod never completes while an Istio sidecar runs beside it. Istio 1.27 honours the label
+and the annotation, the label first (pkg/kube/inject/inject.go, injectRequired), and istiod's
+injection webhook is not even called for a pod labelled "false" (its objectSelector,
+manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml)."""
+RUNTIME_USER = 1000
+"""The user kserve/sklearnserver runs as (kserve v0.20.0 python/sklearn.Dockerfile: `useradd kserve
+-u 1000`, `USER 1000`); the predictor only reads, so any user's world-readable files serve."""
 PREDICTOR_PORT = 8080
 """The port KServe's predictor container serves on (its `<name>-predictor` Service maps 80 to it)."""
 RAW_MODE_WAIT = {SKIP_AWAIT: "true"}
@@ -57,6 +67,8 @@ class ModelServiceArgs:
     smoke_test: str = "auto"
     image_registry: str | None = None
     kserve: Sequence[pulumi.Resource] = ()
+    after: Sequence[pulumi.Resource] = ()
+    """The cluster check: nothing of the model is written before the cluster passed it."""
     """The controller, runtimes and ingress must serve before the InferenceService."""
 
 
@@ -105,10 +117,13 @@ def serving_version(model: ModelConfig, storage_uri: str) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def inference_service_spec(model: ModelConfig, storage_uri: str, labels: dict[str, str] | None = None) -> dict:
+def inference_service_spec(model: ModelConfig, storage_uri: str, labels: dict[str, str] | None = None,
+                           affinity: dict | None = None) -> dict:
+    """`affinity` sits on the predictor itself: v1beta1 PredictorSpec embeds a PodSpec."""
     return {
         "predictor": {
             **({"labels": labels} if labels else {}),
+            **({"affinity": affinity} if affinity else {}),
             "minReplicas": model.min_replicas,
             "maxReplicas": model.max_replicas,
             "model": {
@@ -120,6 +135,40 @@ def inference_service_spec(model: ModelConfig, storage_uri: str, labels: dict[st
             },
         },
     }
+
+
+def claim_affinity(model: ModelConfig, claim_name: str) -> dict | None:
+    """A ReadWriteOnce claim mounts on one node at a time, so every pod that mounts it (the copy
+    Job's; every predictor replica, rollout and Knative revision) carries `CLAIM_LABEL` and needs a
+    pod carrying it on its node. The first one goes anywhere: when no pod matches the term, a pod
+    that matches its own term passes (kubernetes v1.34 pkg/scheduler/framework/plugins/
+    interpodaffinity/filtering.go, satisfyPodAffinity). A finished pod no longer counts (the
+    scheduler watches non-terminal pods only: pkg/scheduler/scheduler.go, newPodInformer) and no
+    longer holds the volume (attach-detach util.DetermineVolumeAction), so the finished copy Job
+    pins nothing. A pod on a lost node counts until it is deleted, as the node's volume stays
+    attached until then. The preferred term finds predictor pods made before the label existed."""
+    if model.storage.access_mode != "ReadWriteOnce":
+        return None
+    return {"podAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {CLAIM_LABEL: claim_name}}},
+        ],
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": {
+            "topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {ISVC_POD_LABEL: model.name}}},
+        }],
+    }}
+
+
+def copy_security(model: ModelConfig) -> k8s.core.v1.PodSecurityContextArgs | None:
+    """On a ReadWriteMany claim (NFS and the like, where exports squash root) the copy Job writes as
+    the runtime's user, with fsGroup for the volumes that honour it. Elsewhere it stays root: a
+    hostPath or local-path directory gets no fsGroup (the kubelet makes it as root, mode 0755), and
+    claims an earlier root Job wrote must keep taking new versions."""
+    if model.storage.host_path or model.storage.access_mode != "ReadWriteMany":
+        return None
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_user=RUNTIME_USER, run_as_group=RUNTIME_USER, fs_group=RUNTIME_USER, run_as_non_root=True,
+    )
 
 
 KEEP_VERSIONS = 3
@@ -135,21 +184,28 @@ def copy_script(base: str, version: str, source_dir: str, keep: int = KEEP_VERSI
     """Copy a model version into its own directory `<base>/<version>`, never into the one being
     served: into a scratch directory first, then renamed into place, so the predictor only ever
     sees a complete version. A version already there (a rollback) is left as it is. The oldest
-    versions beyond `keep` are removed; the predictor serves one of the newest two."""
+    versions beyond `keep` are removed; the predictor serves one of the newest two. Run as a
+    non-root user, a base another user wrote (a copy Job that ran as root, on a volume that takes
+    no fsGroup) still serves the versions on it, and a new version fails saying so."""
     b, v, src = shlex.quote(base), shlex.quote(version), shlex.quote(source_dir.rstrip("/") + "/.")
     return "\n".join([
         "set -eu",
         f"base={b}; version={v}",
-        'mkdir -p "$base"',
+        'unwritable() { echo "$1 is not writable by uid $(id -u) (another user wrote it, e.g. a copy Job that ran as'
+        ' root): make it writable for uid $(id -u), or use a new claim"; exit 1; }',
+        'mkdir -p "$base" || unwritable "$(dirname "$base")"',
         'if [ -d "$base/$version" ]; then echo "version $version is already on the claim"; else',
+        '  [ -w "$base" ] || unwritable "$base"',
         '  rm -rf "$base/.partial-$version"; mkdir "$base/.partial-$version"',
         f'  cp -rL {src} "$base/.partial-$version/"',
         '  mv "$base/.partial-$version" "$base/$version"',
         "fi",
-        'touch "$base/$version"',
-        f'ls -1t "$base" | grep -vx "$version" | tail -n +{keep} | while read -r old; do',
-        '  rm -rf "${base:?}/$old"',
-        "done",
+        'if [ -w "$base" ]; then',
+        '  touch "$base/$version"',
+        f'  ls -1t "$base" | grep -vx "$version" | tail -n +{keep} | while read -r old; do',
+        '    rm -rf "${base:?}/$old"',
+        "  done",
+        "fi",
         'ls -l "$base" "$base/$version"',
     ])
 
@@ -176,29 +232,33 @@ class ModelService(pulumi.ComponentResource):
         model = args.model
         ns = model.namespace
         digest = model_digest(model)
-        child = pulumi.ResourceOptions(parent=self)
-
         self.namespace = None
         if ns != "default" and model.create_namespace:
             self.namespace = k8s.core.v1.Namespace(
-                f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=ns), opts=child,
+                f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=ns),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
             )
-        in_ns = [self.namespace] if self.namespace else []
+        in_ns = [self.namespace] if self.namespace else list(args.after)
 
         self.volume = self.claim = self.files = self.copy_job = None
+        claim_labels: dict[str, str] = {}
+        affinity = None
         if isinstance(model.source, UriSource):
             self.storage_uri = model.source.uri
             ready_inputs: list[pulumi.Resource] = in_ns
         else:
             claim_name = f"{model.name}-model-store"
             self.storage_uri = f"pvc://{claim_name}/{model.name}/{version_of(digest)}"
+            affinity = claim_affinity(model, claim_name)
+            claim_labels = {CLAIM_LABEL: claim_name} if affinity else {}
             self._storage(name, args, claim_name, in_ns)
-            self.copy_job = self._copy_job(name, args, claim_name, digest)
+            self.copy_job = self._copy_job(name, args, claim_name, digest, claim_labels, affinity)
             ready_inputs = [self.copy_job]
 
         standard = args.mode == "standard"
         self.serving = serving_version(model, self.storage_uri)
-        isvc_spec = inference_service_spec(model, self.storage_uri, {SERVING_LABEL: self.serving} if standard else None)
+        predictor_labels = {**claim_labels, **({SERVING_LABEL: self.serving} if standard else {})}
+        isvc_spec = inference_service_spec(model, self.storage_uri, predictor_labels, affinity)
         wait = RAW_MODE_WAIT if standard and args.waits else await_annotations(args.waits, "condition=Ready",
                                                                                  model.ready_timeout)
         self.inference_service = k8s.apiextensions.CustomResource(
@@ -235,6 +295,8 @@ class ModelService(pulumi.ComponentResource):
         })
 
     def _storage(self, name: str, args: ModelServiceArgs, claim_name: str, in_ns: list[pulumi.Resource]) -> None:
+        """A hostPath volume is one node's directory: its node affinity puts every pod that uses
+        the claim on that node."""
         model, storage = args.model, args.model.storage
         storage_class = storage.storage_class
         volume_name = None
@@ -250,9 +312,15 @@ class ModelService(pulumi.ComponentResource):
                     access_modes=[storage.access_mode],
                     persistent_volume_reclaim_policy="Retain",
                     host_path=k8s.core.v1.HostPathVolumeSourceArgs(path=storage.host_path, type="DirectoryOrCreate"),
+                    node_affinity=k8s.core.v1.VolumeNodeAffinityArgs(required=k8s.core.v1.NodeSelectorArgs(
+                        node_selector_terms=[k8s.core.v1.NodeSelectorTermArgs(match_expressions=[
+                            k8s.core.v1.NodeSelectorRequirementArgs(
+                                key="kubernetes.io/hostname", operator="In", values=[storage.node]),
+                        ])],
+                    )) if storage.node else None,
                     claim_ref=k8s.core.v1.ObjectReferenceArgs(namespace=model.namespace, name=claim_name),
                 ),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
             )
         self.claim = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-claim",
@@ -277,7 +345,8 @@ class ModelService(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=in_ns),
             )
 
-    def _copy_job(self, name: str, args: ModelServiceArgs, claim_name: str, digest: str) -> k8s.batch.v1.Job:
+    def _copy_job(self, name: str, args: ModelServiceArgs, claim_name: str, digest: str,
+                  labels: dict[str, str], affinity: dict | None) -> k8s.batch.v1.Job:
         model = args.model
         volumes = [k8s.core.v1.VolumeArgs(
             name="model-store",
@@ -302,21 +371,11 @@ class ModelService(pulumi.ComponentResource):
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=2,
                 template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**NO_SIDECAR, **labels}, annotations=NO_SIDECAR),
                     spec=k8s.core.v1.PodSpecArgs(
                         restart_policy="Never",
-                        # A ReadWriteOnce claim mounts on one node at a time: join the predictor.
-                        affinity=k8s.core.v1.AffinityArgs(pod_affinity=k8s.core.v1.PodAffinityArgs(
-                            preferred_during_scheduling_ignored_during_execution=[
-                                k8s.core.v1.WeightedPodAffinityTermArgs(
-                                    weight=100,
-                                    pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
-                                        topology_key="kubernetes.io/hostname",
-                                        label_selector=k8s.meta.v1.LabelSelectorArgs(
-                                            match_labels={ISVC_POD_LABEL: model.name}),
-                                    ),
-                                ),
-                            ],
-                        )),
+                        affinity=affinity,
+                        security_context=copy_security(model),
                         containers=[k8s.core.v1.ContainerArgs(
                             name="copy",
                             image=image,
@@ -440,7 +499,7 @@ class ModelService(pulumi.ComponentResource):
                 backoff_limit=0,
                 active_deadline_seconds=SMOKE_TEST_SECONDS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(annotations={"sidecar.istio.io/inject": "false"}),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=NO_SIDECAR, annotations=NO_SIDECAR),
                     spec=k8s.core.v1.PodSpecArgs(
                         restart_policy="Never",
                         containers=[k8s.core.v1.ContainerArgs(

@@ -230,6 +230,35 @@ def kserve_release(version: str) -> KServeRelease:
     )
 
 
+KUBERNETES_FLOOR = "1.32"
+"""The oldest Kubernetes the stack supports in either mode: KServe v0.20's documented minimum, and
+the schema its built-in objects are checked against (tests/schema)."""
+
+KNATIVE_SERVING_KUBERNETES = {
+    "1.12": "1.26", "1.13": "1.27", "1.14": "1.28", "1.15": "1.28", "1.16": "1.28",
+    "1.17": "1.30", "1.18": "1.31", "1.19": "1.32", "1.20": "1.32", "1.21": "1.33",
+}
+"""Serving minor → the oldest Kubernetes its controllers start on: knative.dev/pkg
+`version/version.go` `defaultMinimumVersion`, at the pkg version each Serving release's go.mod
+pins (knative.dev/serving v0.39.0 to v0.48.1), checked by every Knative controller at start."""
+
+
+def kubernetes_floor(mode: Mode, knative_serving: str) -> tuple[str, str, str]:
+    """The oldest Kubernetes a stack in `mode` runs on, the config key that sets it, and why."""
+    serving = ".".join(knative_serving.removeprefix("v").split(".")[:2])
+    knative = KNATIVE_SERVING_KUBERNETES.get(serving, KUBERNETES_FLOOR) if mode == "serverless" else KUBERNETES_FLOOR
+    if minor_of(f"{knative}.0") > minor_of(f"{KUBERNETES_FLOOR}.0"):
+        return (knative, "versions.knativeServing",
+                f"'{knative_serving}': Knative Serving {serving} exits on older clusters (knative.dev/pkg)")
+    return KUBERNETES_FLOOR, "mode", f"'{mode}': the stack supports Kubernetes {KUBERNETES_FLOOR} and newer"
+
+
+SMALL_REQUESTS = {"cpu": "5m", "memory": "32Mi"}
+"""`profile: small`: what KServe's own CI asks for istiod, the Istio gateway (kserve v0.20.0
+test/scripts/gh-actions/setup-deps.sh) and every Knative workload (hack/setup/infra/knative/templates/
+knative-serving-istio.yaml, `workloads:`). Requests only: they decide where a pod fits; the charts'
+limits stay, so no pod is capped below what upstream allows."""
+
 IMAGES = {"busybox": "busybox:1.37.0"}
 """Images the stack runs itself (the model copy and smoke-test Jobs); the registry override applies."""
 
@@ -241,6 +270,9 @@ _KSERVE_CONTROLLER_KEYS = frozenset({
     "kserve.controller.gateway.ingressGateway.kserveGateway",
     "kserve.controller.gateway.ingressGateway.createGateway",
     "kserve.controller.gateway.ingressGateway.className",
+    "kserve.controller.gateway.ingressGateway.gateway",
+    "kserve.controller.gateway.localGateway.gateway",
+    "kserve.controller.gateway.localGateway.gatewayService",
     "kserve.storage.image",
     "kserve.agent.image",
     "kserve.router.image",
@@ -252,8 +284,10 @@ CHART_VALUE_KEYS: dict[str, tuple[str, frozenset[str]]] = {
         "crds.enabled", "crds.keep", "acmesolver.image.repository",
     })),
     "base": ("istio/istio manifests/charts/base/values.yaml", frozenset({"defaultRevision"})),
-    "istiod": ("istio/istio manifests/charts/istio-control/istio-discovery/values.yaml", frozenset({"global.hub"})),
-    "gateway": ("istio/istio manifests/charts/gateway/values.yaml", frozenset()),
+    "istiod": ("istio/istio manifests/charts/istio-control/istio-discovery/values.yaml (1.24+)", frozenset({
+        "global.hub", "resources.requests", "global.proxy.resources.requests",
+    })),
+    "gateway": ("istio/istio manifests/charts/gateway/values.yaml", frozenset({"resources.requests"})),
     "knative-operator": ("knative/operator config/charts/knative-operator/values.yaml", frozenset()),
     "kserve-crd": ("kserve/kserve charts/kserve-crd/values.yaml", frozenset()),
     "kserve": ("kserve/kserve charts/kserve/values.yaml (v0.15, v0.16: controller and runtimes)",

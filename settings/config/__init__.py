@@ -131,11 +131,17 @@ def parse(raw: Mapping[str, Any], project_dir: Path = Path("."),
                        f"no pinned checksums for this release; pinned: {', '.join(v.GATEWAY_API_FILES)}"
                        " (or set sources.gatewayApiCrds to {url, sha256} or {path})")
     install = read_install(r, raw.get("install"), mode)
+    layers = read_layers(r, raw.get("layers"), install)
+    if mode == "serverless" and install.knative and (layers.istio_namespace, layers.ingress_gateway) != (
+            Layers().istio_namespace, Layers().ingress_gateway):
+        r.fail("layers.istio", raw.get("layers", {}).get("istio"),
+               "the stack's own Knative routes through istio-system/istio-ingressgateway; "
+               "another place needs install.knative: false (a Knative configured for it)")
     config = StackConfig(
         mode=mode, domain=domain, readiness=readiness, smoke_test=smoke_test, image_registry=registry,
         versions=versions, charts=charts, gateway_api_crds=manifest, gateway=read_gateway(r, raw.get("gateway")),
         model=read_model(r, raw.get("model"), mode, project_dir), project_dir=project_dir,
-        install=install, layers=read_layers(r, raw.get("layers"), install), profile=read_profile(r, raw.get("profile")),
+        install=install, layers=layers, profile=read_profile(r, raw.get("profile")),
         kept_crds=upgrades.kept_crds(deployed, versions.kserve) if not r.problems else (),
     )
     if r.problems:

@@ -13,6 +13,7 @@ from settings.config.reader import (
     Reader,
     boolean,
     canonical_quantity,
+    dns_subdomain,
     parse_quantity,
 )
 
@@ -31,6 +32,15 @@ RESERVED_NAMESPACES = ("kserve", "kube-system", "istio-system", "cert-manager", 
 
 MAX_MODEL_NAME = 53
 """KServe derives `<name>-predictor` Services and hosts; 63 minus "-predictor" keeps them valid."""
+
+MAX_HOST_LABEL = 63
+"""Standard mode's hosts are `{{ .Name }}-{{ .Namespace }}.<domain>` for the InferenceService and for
+its `<name>-predictor` component, and KServe refuses one whose first label is not a DNS-1123 label
+(kserve v0.20.0 reconcilers/ingress/domain.go GenerateDomainName: IsFullyQualifiedDomainName). For the
+predictor's host that happens in raw_kube_reconciler.go createRawURL, before any Deployment exists."""
+
+ACCESS_MODES = ("ReadWriteOnce", "ReadWriteMany")
+"""The copy Job writes the claim, so it cannot be ReadOnlyMany; the predictor mounts it read-only."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,9 @@ class StorageConfig:
     size: str = "1Gi"
     storage_class: str | None = None
     host_path: str | None = None
-    access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"] = "ReadWriteOnce"
+    node: str | None = None
+    """With `host_path`: the node (its `kubernetes.io/hostname` label) whose directory holds the model."""
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = "ReadWriteOnce"
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,7 @@ MODEL_KEYS = {
     "name", "namespace", "format", "protocol", "path", "image", "imagePath", "storageUri",
     "storage", "resources", "minReplicas", "maxReplicas", "readyTimeoutSeconds", "createNamespace",
 }
+STORAGE_KEYS = {"size", "storageClass", "hostPath", "node", "accessMode"}
 
 
 
@@ -123,6 +136,24 @@ def _read_resources(r: Reader, raw: Any) -> dict[str, dict[str, str]]:
             r.fail(f"model.resources.requests.{res}", out["requests"][res],
                    f"must not exceed model.resources.limits.{res} ({out['limits'][res]})")
     return out
+
+
+def _read_node(r: Reader, raw: Any, host_path: Any) -> str | None:
+    """A hostPath volume is one node's directory: its PV must say which node, or the copy Job
+    writes on one node and the predictor reads an empty directory on another."""
+    if raw is None:
+        if host_path is not None:
+            r.fail("model.storage.hostPath", host_path,
+                   "needs model.storage.node, the node whose directory holds the model "
+                   "(its kubernetes.io/hostname label: kubectl get nodes -L kubernetes.io/hostname)")
+        return None
+    if host_path is None:
+        r.fail("model.storage.node", raw, "only goes with model.storage.hostPath (a provisioned claim has its own "
+               "topology)")
+    if not dns_subdomain(raw) or len(raw) > 63:
+        r.fail("model.storage.node", raw, "expected the node's kubernetes.io/hostname label: a lowercase DNS name "
+               "of at most 63 characters")
+    return str(raw)
 
 
 def _model_files(path: Path) -> list[Path]:
@@ -155,12 +186,20 @@ def _read_path_source(r: Reader, raw: Any, project_dir: Path) -> PathSource | No
 
 def read_model(r: Reader, raw: Any, mode: str, project_dir: Path) -> ModelConfig:
     data = r.obj(raw, "model", MODEL_KEYS)
+    known = len(r.problems)
     name = r.dns_label(data.get("name", "model"), "model.name", DNS1035_LABEL, MAX_MODEL_NAME,
                        "a DNS-1035 label (starting with a letter)")
     namespace = r.dns_label(data.get("namespace", "default"), "model.namespace", DNS1123_LABEL, 63,
                             "a DNS-1123 label")
     if namespace in RESERVED_NAMESPACES:
         r.fail("model.namespace", namespace, f"reserved for the stack's own layers: {', '.join(RESERVED_NAMESPACES)}")
+    host_label = f"{name}-predictor-{namespace}"
+    if mode == "standard" and len(r.problems) == known and len(host_label) > MAX_HOST_LABEL:
+        r.fail("model.name", name,
+               f"with model.namespace {namespace!r}, standard mode's predictor host label {host_label!r} has "
+               f"{len(host_label)} characters and KServe needs a DNS label of at most {MAX_HOST_LABEL} "
+               f"(<model.name>-predictor-<model.namespace>): model.name and model.namespace may have at most "
+               f"{MAX_HOST_LABEL - len('-predictor-')} characters together")
     fmt = r.choice(data.get("format"), "model.format", tuple(FORMATS), "sklearn")
     protocol = r.choice(data.get("protocol"), "model.protocol", ("v1", "v2"), "v1")
 
@@ -187,7 +226,7 @@ def read_model(r: Reader, raw: Any, mode: str, project_dir: Path) -> ModelConfig
     if "imagePath" in data and given != ["image"]:
         r.fail("model.imagePath", data["imagePath"], "only goes with model.image")
 
-    storage_data = r.obj(data.get("storage"), "model.storage", {"size", "storageClass", "hostPath", "accessMode"})
+    storage_data = r.obj(data.get("storage"), "model.storage", STORAGE_KEYS)
     size = str(storage_data.get("size", "1Gi"))
     quantity = parse_quantity(size)
     if quantity is None or quantity <= 0:
@@ -195,8 +234,14 @@ def read_model(r: Reader, raw: Any, mode: str, project_dir: Path) -> ModelConfig
     host_path = storage_data.get("hostPath")
     if host_path is not None and not str(host_path).startswith("/"):
         r.fail("model.storage.hostPath", host_path, "expected an absolute path on the node")
-    access = r.choice(storage_data.get("accessMode"), "model.storage.accessMode",
-                      ("ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"), "ReadWriteOnce")
+    node = _read_node(r, storage_data.get("node"), host_path)
+    if storage_data.get("accessMode") == "ReadOnlyMany":
+        r.fail("model.storage.accessMode", "ReadOnlyMany",
+               f"the copy Job writes the model onto the claim (the predictor mounts it read-only anyway); "
+               f"allowed: {', '.join(ACCESS_MODES)}")
+        access = ACCESS_MODES[0]
+    else:
+        access = r.choice(storage_data.get("accessMode"), "model.storage.accessMode", ACCESS_MODES, ACCESS_MODES[0])
     storage_class = r.text(storage_data.get("storageClass"), "model.storage.storageClass")
     if storage_data and isinstance(source, UriSource):
         r.fail("model.storage", storage_data, "only goes with model.path or model.image (storageUri needs no PVC)")
@@ -215,7 +260,7 @@ def read_model(r: Reader, raw: Any, mode: str, project_dir: Path) -> ModelConfig
         name=name, namespace=namespace, format=fmt, protocol=protocol,
         source=source or UriSource(uri=""),
         storage=StorageConfig(size=size, storage_class=storage_class,
-                              host_path=str(host_path) if host_path else None, access_mode=access),
+                              host_path=str(host_path) if host_path else None, node=node, access_mode=access),
         resources=resources, min_replicas=min_replicas, max_replicas=max_replicas,
         ready_timeout=r.integer(data.get("readyTimeoutSeconds"), "model.readyTimeoutSeconds", 600, minimum=30),
         create_namespace=r.choice(boolean(data.get("createNamespace")), "model.createNamespace", (True, False), True),

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from components.cluster_check import CHART as CLUSTER_CHECK_CHART
+from settings import versions as v
 from settings.versions import CHART_VALUE_KEYS, default_versions
 from tests.conftest import SHARED_DIR
 
@@ -19,6 +21,8 @@ VARIANTS = [
     ("serverless", {"imageRegistry": "mirror.local:5000", "gateway": {"serviceType": "NodePort"}}),
     ("standard", {"versions": default_versions("v0.15.2"), "imageRegistry": "mirror.local"}),
     ("serverless", {"versions": default_versions("v0.16.0")}),
+    ("standard", {"profile": "small"}),
+    ("serverless", {"profile": "small"}),
 ]
 
 
@@ -42,7 +46,8 @@ def chart_name(reference: str) -> str:
 
 @pytest.mark.parametrize(("stack", "overrides"), VARIANTS)
 def test_every_value_is_a_known_chart_key(run_stack, stack, overrides):
-    charts = run_stack(stack, **overrides).of_type("helm.sh/v4:Chart")
+    charts = [c for c in run_stack(stack, **overrides).of_type("helm.sh/v4:Chart")
+              if c.inputs["chart"] != f"./{CLUSTER_CHECK_CHART.as_posix()}"]  # the stack's own, not upstream
     assert len(charts) >= 5
     for chart in charts:
         name = chart_name(chart.inputs["chart"])
@@ -104,7 +109,14 @@ def _has_path(values: Mapping[str, Any], path: str) -> bool:
     return True
 
 
-REAL_CHARTS = sorted(p.parent for p in (SHARED_DIR / "upstream-charts").glob("*/*/Chart.yaml"))
+def _installable(chart_yaml) -> bool:
+    """Not Istio 1.23 (KServe v0.15.2's own pin, in shared/): the config accepts Istio 1.25+ only,
+    and istiod's keys moved at 1.24 (`pilot.resources` became `resources`)."""
+    chart = yaml.safe_load(chart_yaml.read_text())
+    return chart["name"] not in ("istiod", "gateway", "base") or v.in_range(chart["version"], ("1.24", "1.99"))
+
+
+REAL_CHARTS = sorted(p.parent for p in (SHARED_DIR / "upstream-charts").glob("*/*/Chart.yaml") if _installable(p))
 
 
 @pytest.mark.parametrize("chart_dir", REAL_CHARTS, ids=lambda p: f"{p.parent.name}-{p.name}")

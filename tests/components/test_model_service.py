@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from components.model_service import (
+    CLAIM_LABEL,
     DIGEST_ANNOTATION,
     HOST_PATH_ANNOTATION,
     ISVC_POD_LABEL,
@@ -34,7 +35,8 @@ def test_isvc_spec_from_the_shipped_stack(run_stack):
     assert isvc.inputs["apiVersion"] == "serving.kserve.io/v1beta1"
     assert isvc.inputs["metadata"]["name"] == "model" and isvc.inputs["metadata"]["namespace"] == "default"
     predictor = isvc.inputs["spec"]["predictor"]
-    assert set(predictor) == {"labels", "minReplicas", "maxReplicas", "model"}, "no legacy predictor.sklearn"
+    assert set(predictor) == {"labels", "affinity", "minReplicas", "maxReplicas", "model"}, \
+        "no legacy predictor.sklearn"
     m = predictor["model"]
     assert m["modelFormat"] == {"name": "sklearn"}
     assert m["runtime"] == "kserve-sklearnserver" and m["protocolVersion"] == "v1"
@@ -54,7 +56,7 @@ def test_standard_does_not_await_the_inference_service_itself(run_stack):
     assert serverless["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
     assert serverless["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "600", \
         "Knative mode's observedGeneration is the Knative Service's, which follows the InferenceService"
-    assert "labels" not in serverless["spec"]["predictor"]
+    assert SERVING_LABEL not in serverless["spec"]["predictor"]["labels"]
 
 
 def test_standard_serving_gate_waits_for_a_ready_pod_of_the_new_version_alone(run_stack, model_dir):
@@ -227,7 +229,8 @@ def test_storage_uri_source_needs_no_pvc(run_stack):
 
 
 def test_host_path_volume_is_explicit(run_stack, model_dir):
-    run = run_stack("standard", model=model(path=str(model_dir), storage={"hostPath": "/srv/models", "size": "2Gi"}))
+    run = run_stack("standard", model=model(path=str(model_dir), storage={"hostPath": "/srv/models", "size": "2Gi",
+                                                                          "node": "node-a"}))
     pv = run.one("core/v1:PersistentVolume")
     assert pv.inputs["metadata"]["annotations"][HOST_PATH_ANNOTATION] == "enabled"
     assert pv.inputs["spec"]["hostPath"]["path"] == "/srv/models"
@@ -259,3 +262,73 @@ def test_v2_curl_sends_a_bytes_tensor(run_stack, model_dir):
     body = json.loads(curl.split("-d '", 1)[1].split("'", 1)[0])
     assert body["inputs"][0]["datatype"] == "BYTES"
     assert body["inputs"][0]["data"] == ["sparrow", "elephant", "sunflower"]
+
+
+def pod_template(job) -> dict:
+    return job.inputs["spec"]["template"]
+
+
+@pytest.mark.parametrize("stack", ["standard", "serverless"])
+def test_every_pod_that_mounts_a_read_write_once_claim_shares_its_node(run_stack, stack):
+    """The copy Job's pod and every predictor pod (replica, rollout, Knative revision) carry the
+    claim's label and require a pod carrying it on their node; the first such pod matches its own
+    term, which the scheduler takes as satisfied when nothing else matches."""
+    run = run_stack(stack)
+    copy_pod = pod_template(run.named("model-copy"))
+    predictor = run.one("InferenceService").inputs["spec"]["predictor"]
+    assert predictor["affinity"] == copy_pod["spec"]["affinity"], "one rule for every pod on the claim"
+    [term] = predictor["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term == {"topologyKey": "kubernetes.io/hostname",
+                    "labelSelector": {"matchLabels": {CLAIM_LABEL: "model-model-store"}}}
+    for labels in (copy_pod["metadata"]["labels"], predictor["labels"]):
+        assert term["labelSelector"]["matchLabels"].items() <= labels.items(), "each pod matches its own term"
+    [preferred] = predictor["affinity"]["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred["podAffinityTerm"]["labelSelector"] == {"matchLabels": {ISVC_POD_LABEL: "model"}}, \
+        "predictor pods made before the claim label still draw the copy Job and the new pods to their node"
+    assert run.one("PersistentVolumeClaim").inputs["metadata"]["name"] == "model-model-store"
+
+
+def test_read_write_many_and_storage_uri_models_are_not_pinned(run_stack, model_dir):
+    rwx = run_stack("standard", model=model(path=str(model_dir), storage={"accessMode": "ReadWriteMany"}))
+    predictor = rwx.one("InferenceService").inputs["spec"]["predictor"]
+    assert "affinity" not in predictor and CLAIM_LABEL not in predictor["labels"]
+    copy_pod = pod_template(rwx.named("model-copy"))
+    assert "affinity" not in copy_pod["spec"] and CLAIM_LABEL not in copy_pod["metadata"]["labels"]
+    uri = run_stack("standard", model=model(storageUri="s3://bucket/models/iris"))
+    assert "affinity" not in uri.one("InferenceService").inputs["spec"]["predictor"]
+
+
+def test_host_path_volume_is_pinned_to_its_node(run_stack, model_dir):
+    """The PV's node affinity makes the scheduler put every pod that uses the claim on that node."""
+    run = run_stack("standard", model=model(path=str(model_dir), storage={"hostPath": "/srv/models",
+                                                                          "node": "worker-1"}))
+    pv = run.one("core/v1:PersistentVolume")
+    assert pv.inputs["spec"]["nodeAffinity"] == {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": ["worker-1"]}]}]}}
+
+
+def test_copy_job_writes_as_the_runtimes_user_on_shared_claims(run_stack, model_dir):
+    """A ReadWriteMany export may squash root: the Job writes as uid 1000, the user
+    kserve/sklearnserver runs as, with fsGroup for volumes that honour it."""
+    for storage in ({"accessMode": "ReadWriteMany"}, {"accessMode": "ReadWriteMany", "storageClass": "nfs"}):
+        run = run_stack("standard", model=model(path=str(model_dir), storage=storage))
+        assert pod_template(run.named("model-copy"))["spec"]["securityContext"] == {
+            "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "runAsNonRoot": True}
+
+
+def test_copy_job_stays_root_where_the_claim_is_one_nodes(run_stack, model_dir):
+    """ReadWriteOnce and hostPath: no root squash there, a hostPath or local-path directory gets no
+    fsGroup, and a claim an earlier (root) Job wrote must keep taking new versions."""
+    for run in (run_stack("standard"), run_stack("serverless"),
+                run_stack("standard", model=model(image="registry.local/model:1.0")),
+                run_stack("standard", model=model(path=str(model_dir), storage={"hostPath": "/srv/m", "node": "n1"}))):
+        assert "securityContext" not in pod_template(run.named("model-copy"))["spec"]
+
+
+@pytest.mark.parametrize("job", ["model-copy", "model-smoke-test"])
+def test_jobs_opt_out_of_the_istio_sidecar(run_stack, job):
+    """In an injected namespace a Job whose pod has a sidecar never completes. Istio 1.27 reads the
+    label first and then the annotation, and its webhook's objectSelector skips the label."""
+    metadata = pod_template(run_stack("standard").named(job))["metadata"]
+    assert metadata["labels"]["sidecar.istio.io/inject"] == "false"
+    assert metadata["annotations"] == {"sidecar.istio.io/inject": "false"}

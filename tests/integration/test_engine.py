@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
+from components.cluster_check import CHART as CLUSTER_CHECK_CHART
 from settings import versions
 from tests.conftest import PROJECT_DIR, SHARED_DIR
 from tests.integration.apiserver import LocalApiServer
@@ -46,6 +49,11 @@ UPGRADES = {("standard", "v0.16.0"): "v0.20.0"}
 `kserve-crd`)."""
 REFUSED = {("serverless", "v0.15.2"): ("v0.16.0", "v0.19.0 or later")}
 """An upgrade KServe itself cannot take in place (settings/upgrades): `up` fails before any write."""
+
+REUSE = {("standard", "v0.20.0"): {"certManager": False, "istio": False}}
+"""After the destroy, the second `up` meets a cluster whose cert-manager and Istio another program
+installed (tests/integration/platform): the stack reuses them and leaves them as they are."""
+PLATFORM = Path(__file__).parent / "platform"
 
 UNTRACKED_KINDS = {"Event", "Lease", "EndpointSlice", "Endpoints", "ComponentStatus"}
 """Written by controllers as they go; not objects a stack owns."""
@@ -137,7 +145,9 @@ def owners(state: list[dict]) -> dict[tuple[str, str, str, str], list[str]]:
     return out
 
 
-def check_installed(api, project: Project, mode: str, release: str) -> None:
+def check_installed(api, project: Project, mode: str, release: str, class_by_stack: bool = True) -> None:
+    """What the API server holds after `up`. `class_by_stack`: False where the cluster's istiod
+    runs, which makes the GatewayClass itself (none runs here)."""
     from kubernetes import client
 
     stack = yaml.safe_load((PROJECT_DIR / f"Pulumi.{mode}.yaml").read_text())["config"]["kserve-stack:model"]
@@ -176,7 +186,8 @@ def check_installed(api, project: Project, mode: str, release: str) -> None:
         gateway = custom.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", "kserve", "gateways",
                                                       "kserve-ingress-gateway")
         assert gateway["spec"]["gatewayClassName"] == "istio"
-        assert custom.get_cluster_custom_object("gateway.networking.k8s.io", "v1", "gatewayclasses", "istio")
+        classes = custom.list_cluster_custom_object("gateway.networking.k8s.io", "v1", "gatewayclasses")["items"]
+        assert [c["metadata"]["name"] for c in classes] == (["istio"] if class_by_stack else [])
     else:
         serving = custom.get_namespaced_custom_object("operator.knative.dev", "v1beta1", "knative-serving",
                                                       "knativeservings", "knative-serving")
@@ -315,8 +326,113 @@ def test_preview_up_no_change_destroy_and_up_again(mode, release, cluster, pulum
     left = {obj for obj in inventory(api) - before}
     assert not left, f"left behind after destroy: {sorted(left)}"
 
+    if (mode, release) in REUSE:
+        check_layers_the_cluster_runs(project, engine, cluster, mode, release, tmp_path)
+        return
     up_without_adopting(project, api)
     check_installed(api, project, mode, UPGRADES.get((mode, release), release))
+
+
+def platform_project(engine: Engine, work: Path, release: str, stack: str, **config) -> Project:
+    shutil.copytree(PLATFORM, work)
+    charts = {key: str(UPSTREAM_CHARTS / release / key) for key in ("certManager", "istioBase", "istiod")}
+    charts["clusterCheck"] = str(PROJECT_DIR / CLUSTER_CHECK_CHART)
+    meta = yaml.safe_load((work / "Pulumi.yaml").read_text())
+    meta["runtime"]["options"] = {"virtualenv": str(engine.venv)}
+    (work / "Pulumi.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    project = Project(engine, work, stack)
+    project.pulumi("stack", "init", stack, "--secrets-provider", "passphrase", timeout=120)
+    project.configure({"platform:charts": charts, **{f"platform:{k}": v for k, v in config.items()}})
+    return project
+
+
+def uids(api, objects: list[dict]) -> dict[str, str | None]:
+    """kind namespace/name → the UID the API server holds now (None: gone)."""
+    from kubernetes import dynamic
+
+    dyn = dynamic.DynamicClient(api)
+    out = {}
+    for obj in objects:
+        meta = obj["metadata"]
+        resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+        key = f"{obj['kind']} {meta.get('namespace', '')}/{meta['name']}"
+        try:
+            live = resource.get(name=meta["name"], namespace=meta.get("namespace")) if resource.namespaced \
+                else resource.get(name=meta["name"])
+            out[key] = live.metadata.uid
+        except dynamic.exceptions.NotFoundError:
+            out[key] = None
+    return out
+
+
+def waits_for(state: list[dict], urn: str, target: str) -> bool:
+    """True when the engine recorded that `urn` waits for `target`: directly, through what it
+    waits for, or through its parent (a chart's objects wait for what the chart waits for)."""
+    by_urn = {r["urn"]: r for r in state}
+    seen, todo = set(), [urn]
+    while todo:
+        current = by_urn.get(todo.pop())
+        if current is None or current["urn"] in seen:
+            continue
+        seen.add(current["urn"])
+        deps = [*(current.get("dependencies") or []), *([current["parent"]] if current.get("parent") else [])]
+        if target in deps:
+            return True
+        todo += deps
+    return False
+
+
+def check_layers_the_cluster_runs(project: Project, engine: Engine, cluster: LocalApiServer, mode: str,
+                                  release: str, tmp_path: Path) -> None:
+    """`install: false` layers: refused before any write while the cluster lacks them; once
+    another program installed them, reused (no object of theirs planned, none in the stack's
+    state), every write after the cluster check, and left exactly as they were by `destroy`."""
+    api = cluster.client()
+    reuse = REUSE[(mode, release)]
+    project.configure({**stack_config(mode, release), "kserve-stack:install": reuse})
+    seen = len(cluster.audit())
+    run = project.pulumi("up", "--yes", "--skip-preview", "-s", project.stack, check=False)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, "up passed on a cluster without cert-manager"
+    assert ("kserve-stack:install.certManager: false, but the cluster has no CustomResourceDefinition "
+            "certificates.cert-manager.io") in output and "install.certManager: true" in output, output[-3000:]
+    assert not writes_by_pulumi(cluster.audit()[seen:]), "written before the cluster check refused"
+
+    floor = platform_project(engine, tmp_path / "floor", release, "floor", checkFloor="1.99")
+    refused = floor.pulumi("preview", "-s", "floor", check=False)
+    assert refused.returncode != 0
+    assert re.search(r"kserve-stack:mode: 'standard': a floor above this cluster; this cluster runs Kubernetes "
+                     r"v1\.\d+\.\d+, allowed: 1\.99 or newer", refused.stdout + refused.stderr), refused.stdout[-3000:]
+
+    platform = platform_project(engine, tmp_path / "platform", release, "platform")
+    platform.up()
+    theirs = list(state_objects(platform.state()).values())
+    before = uids(api, theirs)
+    assert len(before) > 20 and all(before.values())
+
+    up_without_adopting(project, api)
+    check_installed(api, project, mode, release, class_by_stack=reuse.get("istio", True))
+    state = project.state()
+    layers = {r["type"].rsplit(":", 1)[-1] for r in state if r["type"].startswith("kserve-stack:layers:")}
+    assert "IstioMesh" not in layers and "ClusterCheck" in layers
+    assert not [urn for urn in state_objects(state) if "cert-manager-chart" in urn], "cert-manager in the state"
+    assert project.outputs()["installed_layers"] == ["gatewayApi"]
+    [check] = [r["urn"] for r in state if r["type"] == "kubernetes:helm.sh/v4:Chart"
+               and r["urn"].endswith("::cluster-check-chart")]
+    unchecked = [urn for urn in state_objects(state) if not waits_for(state, urn, check)]
+    assert not unchecked, f"written without waiting for the cluster check: {unchecked[:5]}"
+    project.preview("--expect-no-changes", "--diff")
+
+    seen = len(cluster.audit())
+    project.destroy()
+    assert uids(api, theirs) == before, "destroy changed the layers the cluster ran"
+    ids = {(f"{o['kind'].lower()}s", o["metadata"].get("namespace"), o["metadata"]["name"]) for o in theirs}
+    touched = [f"{e['verb']} {e['objectRef']['resource']} {e['objectRef']['name']}" for e in cluster.audit()[seen:]
+               if e.get("verb") in ("create", "update", "patch", "delete") and e.get("stage") == "ResponseComplete"
+               and "pulumi" in (e.get("userAgent") or "").lower() and (e["objectRef"].get("resource"),
+               e["objectRef"].get("namespace"), e["objectRef"].get("name")) in ids]
+    assert not touched, f"the stack's destroy wrote objects the cluster ran: {touched}"
+    platform.destroy()
 
 
 MIRROR = "mirror.example:5000/kserve-stack"

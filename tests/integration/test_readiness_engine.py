@@ -45,7 +45,7 @@ def readiness_config(mode: str) -> dict:
     config["kserve-stack:readiness"] = "wait"
     config["kserve-stack:smokeTest"] = "on"
     model = config["kserve-stack:model"]
-    config["kserve-stack:model"] = {**model, "storage": {"size": "1Gi", "hostPath": HOST_PATH}}
+    config["kserve-stack:model"] = {**model, "storage": {"size": "1Gi", "hostPath": HOST_PATH, "node": NODE}}
     return config
 
 

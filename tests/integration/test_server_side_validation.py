@@ -42,8 +42,8 @@ def cluster(apiserver):
     return api, dynamic.DynamicClient(api)
 
 
-def apply(cluster, obj: dict) -> tuple[int, str]:
-    """Server-side apply in dry-run mode with strict field validation; (HTTP status, message)."""
+def apply(cluster, obj: dict, dry_run: bool = True) -> tuple[int, str]:
+    """Server-side apply (in dry-run mode unless told) with strict field validation; (HTTP status, message)."""
     from kubernetes.client.exceptions import ApiException
 
     api, dyn = cluster
@@ -55,8 +55,8 @@ def apply(cluster, obj: dict) -> tuple[int, str]:
     try:
         api.call_api(
             path, "PATCH",
-            query_params=[("dryRun", "All"), ("fieldManager", "kserve-stack"), ("fieldValidation", "Strict"),
-                          ("force", "true")],
+            query_params=[*([("dryRun", "All")] if dry_run else []), ("fieldManager", "kserve-stack"),
+                          ("fieldValidation", "Strict"), ("force", "true")],
             header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
             body=obj, auth_settings=["BearerToken"], _preload_content=False,
         )
@@ -138,3 +138,109 @@ def test_canonical_quantities_are_the_api_servers_own(cluster):
     created = client.CoreV1Api(api).create_namespaced_pod("default", pod, dry_run="All")
     stored = {q: c.resources.requests["memory"] for q, c in zip(spellings, created.spec.containers, strict=True)}
     assert stored == {q: config.canonical_quantity(q) for q in spellings}
+
+
+STORAGE_VARIANTS = [
+    ("standard", {"model": {"name": "iris", "namespace": "ml", "image": "registry.local/iris:1.0",
+                            "storage": {"hostPath": "/srv/models", "node": "worker-1", "size": "2Gi"}}}),
+    ("serverless", {"model": {"name": "iris", "path": "model", "storage": {"accessMode": "ReadWriteMany"},
+                              "minReplicas": 0, "maxReplicas": 3}}),
+    ("serverless", {"model": {"name": "iris", "namespace": "ml", "path": "model", "maxReplicas": 3}}),
+]
+"""Each storage kind: a hostPath volume on its node, a ReadWriteMany claim, and a ReadWriteOnce
+claim whose pods share a node (the predictor's affinity and labels in the real CRD's schema)."""
+
+
+@pytest.mark.parametrize(("stack", "overrides"), STORAGE_VARIANTS, ids=["host-path", "rwx", "rwo"])
+def test_every_storage_kind_is_accepted_by_the_api_server(cluster, run_stack, stack, overrides):
+    objects = [o for o in run_stack(stack, **overrides).objects()
+               if o["kind"] in ("PersistentVolume", "PersistentVolumeClaim", "Job", "InferenceService", "ConfigMap")]
+    assert {"PersistentVolumeClaim", "Job", "InferenceService"} <= {o["kind"] for o in objects}
+    for obj in objects:
+        status, message = apply(cluster, obj)
+        assert status == 200, f"{obj['kind']} {obj['metadata'].get('name')}: {message}"
+
+
+def test_a_host_path_volume_takes_its_node_in_place_and_keeps_it(cluster, run_stack):
+    """A stack whose hostPath volume predates `model.storage.node` gets the node affinity as an
+    update; the API server then refuses to move it (PV nodeAffinity is immutable once set)."""
+    from kubernetes import client
+
+    stack, overrides = STORAGE_VARIANTS[0]
+    pv = next(o for o in run_stack(stack, **overrides).objects() if o["kind"] == "PersistentVolume")
+    pv = {**pv, "metadata": {**pv["metadata"], "name": "node-affinity-update"}}
+    before = copy.deepcopy(pv)
+    del before["spec"]["nodeAffinity"]
+    try:
+        assert apply(cluster, before, dry_run=False) == (200, "")
+        assert apply(cluster, pv, dry_run=False) == (200, "")
+        moved = copy.deepcopy(pv)
+        moved["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] = ["w2"]
+        status, message = apply(cluster, moved)
+        assert status == 422 and "field is immutable" in message, (status, message)
+    finally:
+        client.CoreV1Api(cluster[0]).delete_persistent_volume("node-affinity-update")
+
+
+def wait_for(condition, what: str, seconds: float = 60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_the_scheduler_keeps_a_read_write_once_claims_pods_on_one_node(kwok_cluster, run_stack):
+    """The real kube-scheduler (v1.34) with the copy Job and predictor pods as the program renders
+    them, on two nodes: the first pod of the claim schedules though nothing matches its required
+    term (it matches itself); a finished copy Job pins nothing; every later pod joins the running
+    ones, though pulled to the empty node as hard as a preference can (a preferred node affinity,
+    which outweighs the preferred pod affinity). Volumes are left out: the scheduler does not keep
+    a ReadWriteOnce claim's pods to one node, the affinity does."""
+    from kubernetes import client
+
+    from tests.integration.apiserver import NODE
+
+    api = kwok_cluster.client()
+    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+    other = "kwok-node-1"
+    core.create_node({"metadata": {"name": other, "labels": {"kubernetes.io/hostname": other,
+                                                             "kubernetes.io/os": "linux"}}})
+    room = {"cpu": "8", "memory": "16Gi", "pods": "110"}
+    core.patch_node_status(other, {"status": {"capacity": room, "allocatable": room}})
+
+    objects = run_stack("standard").objects()
+    job = copy.deepcopy(next(o for o in objects if o["kind"] == "Job" and "model-copy" in o["metadata"]["name"]))
+    predictor = next(o for o in objects if o["kind"] == "InferenceService")["spec"]["predictor"]
+    template = job["spec"]["template"]
+    template["spec"].pop("volumes")
+    for container in template["spec"]["containers"]:
+        container.pop("volumeMounts")
+    pull = {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": {
+        "matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [NODE]}]}}]}
+
+    def node_of(name: str) -> str:
+        return wait_for(lambda: core.read_namespaced_pod(name, "default").spec.node_name, f"pod {name} scheduled")
+
+    def create_pod(name: str, metadata: dict, spec: dict) -> str:
+        core.create_namespaced_pod("default", {"metadata": {**metadata, "name": name}, "spec": spec})
+        return node_of(name)
+
+    def predictor_pod(name: str, placement: dict) -> str:
+        return create_pod(name, {"labels": {**predictor["labels"], "serving.kserve.io/inferenceservice": "model"}}, {
+            **placement, "affinity": {**predictor["affinity"], **placement.get("affinity", {})},
+            "containers": [{"name": "kserve-container", "image": "kserve/sklearnserver:v0.20.0",
+                            "resources": predictor["model"]["resources"]}]})
+
+    template["spec"]["nodeSelector"] = {"kubernetes.io/hostname": NODE}
+    batch.create_namespaced_job("default", job)
+    wait_for(lambda: any(c.type == "Complete" and c.status == "True"
+                         for c in batch.read_namespaced_job(job["metadata"]["name"], "default").status.conditions
+                         or []), "the copy Job to complete on the node KWOK runs")
+    assert predictor_pod("predictor-0", {"nodeSelector": {"kubernetes.io/hostname": other}}) == other, \
+        "the finished copy pod does not pin the predictor"
+    assert [predictor_pod(f"predictor-{i}", {"affinity": {"nodeAffinity": pull}}) for i in (1, 2, 3)] == [other] * 3
+    del template["spec"]["nodeSelector"]
+    spec = {**template["spec"], "affinity": {**template["spec"]["affinity"], "nodeAffinity": pull}}
+    assert create_pod("next-copy", template["metadata"], spec) == other, "the next copy Job joins the predictor"

@@ -7,16 +7,25 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from components.model_service import copy_script, expected_fragment, request_body, sample, smoke_script
+from components.model_service import (
+    RUNTIME_USER,
+    copy_script,
+    expected_fragment,
+    request_body,
+    sample,
+    smoke_script,
+)
 from settings import config
 from tests.conftest import PROJECT_DIR, missing_tool
 
 APPLETS = ("sh", "wget", "timeout", "tail", "tr", "sleep", "mkdir", "rm", "cp", "mv", "ls", "touch",
-           "grep")
+           "grep", "id", "dirname")
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +123,76 @@ def test_a_rollback_reuses_the_version_on_the_claim_and_old_versions_are_pruned(
     assert sorted(p.name for p in (claim / "model").iterdir()) == ["v2", "v3", "v4"], \
         "the oldest beyond three go; the rolled-back v2 counts as recent"
     assert (claim / "model" / "v2" / "model.joblib").read_bytes() == b"v2"
+
+
+@pytest.fixture
+def runtime_user():
+    """Runs scripts as the copy Job does: as uid 1000 (through setpriv when the tests run as root),
+    in a directory that user can reach, standing in for a claim fsGroup made writable for it."""
+    path = shutil.which("busybox")
+    if not path:
+        missing_tool("busybox is not installed (bash scripts/test.sh installs Debian's busybox)")
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if not setpriv:
+            missing_tool("setpriv (util-linux) is needed to run the copy script as uid 1000")
+        prefix = [setpriv, f"--reuid={RUNTIME_USER}", f"--regid={RUNTIME_USER}", "--clear-groups"]
+    root = Path(tempfile.mkdtemp(prefix="kserve-stack-copy-"))
+    root.chmod(0o755)
+    (root / "bin").mkdir(mode=0o755)
+    for applet in APPLETS:
+        (root / "bin" / applet).symlink_to(path)
+    (root / "claim").mkdir()
+    if prefix:
+        os.chown(root / "claim", RUNTIME_USER, RUNTIME_USER)
+
+    def run(script: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*prefix, str(root / "bin" / "sh"), "-c", script], env={"PATH": str(root / "bin")},
+                              capture_output=True, text=True, timeout=60)
+
+    yield root, run
+    shutil.rmtree(root)
+
+
+def world_readable_model(root, name: str, weights: bytes):
+    """The files as the ConfigMap volume shows them: root's, mode 0644."""
+    src = model_files(root, name, weights)
+    src.chmod(0o755)
+    for f in src.iterdir():
+        f.chmod(0o644)
+    return src
+
+
+def test_the_copy_script_works_as_the_runtimes_user(runtime_user):
+    """mkdir, mv, touch and rm in the claim, as uid 1000 with no capability to override permissions."""
+    root, run = runtime_user
+    claim = root / "claim"
+    user = RUNTIME_USER if os.geteuid() == 0 else os.geteuid()
+    assert run("id -u").stdout.strip() == str(user) != "0"
+    for minute, version in enumerate(("v1", "v2", "v3", "v4")):
+        result = run(copy_script(str(claim / "model"), version, str(world_readable_model(root, version, b"w"))))
+        assert result.returncode == 0, result.stdout + result.stderr
+        os.utime(claim / "model" / version, (1_000_000 + 60 * minute,) * 2)
+    assert sorted(p.name for p in (claim / "model").iterdir()) == ["v2", "v3", "v4"], "pruned without root"
+    assert (claim / "model" / "v4" / "model.joblib").stat().st_uid == user
+
+
+def test_a_claim_another_user_wrote_serves_its_versions_and_refuses_new_ones_saying_why(runtime_user):
+    """A copy Job that ran as root left the base root's, on a volume that takes no fsGroup (a
+    hostPath-backed provisioner): the version on it still passes; a new one fails naming the fix."""
+    root, run = runtime_user
+    base = root / "claim" / "model"
+    result = run(copy_script(str(base), "v1", str(world_readable_model(root, "one", b"w1"))))
+    assert result.returncode == 0, result.stdout + result.stderr
+    base.chmod(0o555)
+    try:
+        again = run(copy_script(str(base), "v1", str(root / "one")))
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "already on the claim" in again.stdout
+        new = run(copy_script(str(base), "v2", str(world_readable_model(root, "two", b"w2"))))
+        assert new.returncode == 1
+        assert f"{base} is not writable by uid" in new.stdout and "make it writable" in new.stdout
+        assert sorted(p.name for p in base.iterdir()) == ["v1"]
+    finally:
+        base.chmod(0o755)

@@ -1,4 +1,5 @@
-"""The predict command against the real server, a lying server, no server, and stack outputs."""
+"""The predict command against the real server, a lying server, no server, and stack outputs:
+through the gateway's address, or through a port-forward (a fake kubectl) when it has none."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 
+from components.istio_mesh import INGRESS_GATEWAY
+from components.istio_mesh import NAMESPACE as ISTIO_NAMESPACE
+from components.kserve_release import GATEWAY_SERVICE
+from components.kserve_release import NAMESPACE as KSERVE_NAMESPACE
 from tests.conftest import PROJECT_DIR
 
 
@@ -95,3 +102,134 @@ def test_stack_that_does_not_exist(tmp_path):
     env = fake_pulumi(tmp_path, "echo 'error: no stack named standard found' >&2; exit 255\n")
     out = cli("--stack", "standard", env=env)
     assert out.returncode == 2 and "no stack named standard found" in out.stderr
+
+
+FAKE_KUBECTL = """\
+    import http.server, json, os, sys
+    log = os.environ["FAKE_KUBECTL_LOG"]
+    args = sys.argv[1:]
+    kubeconfig = args[args.index("--kubeconfig") + 1] if "--kubeconfig" in args else None
+    with open(os.path.join(log, "run.json"), "w") as f:
+        json.dump({"args": args, "pid": os.getpid(), "kubeconfig": kubeconfig,
+                   "kubeconfig_text": open(kubeconfig).read() if kubeconfig else None}, f)
+    if os.environ.get("FAKE_KUBECTL_FAIL"):
+        print('error: services "' + args[-2][4:] + '" not found', flush=True)
+        sys.exit(1)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            with open(os.path.join(log, "hosts"), "a") as f:
+                f.write(self.headers["Host"] + "\\n")
+            self.rfile.read(int(self.headers["Content-Length"]))
+            status = int(os.environ.get("FAKE_GATEWAY_STATUS", "200"))
+            body = json.dumps({"predictions": [1, 0, 2]}).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    print("Forwarding from 127.0.0.1:%d -> 8080" % server.server_address[1], flush=True)
+    print("Forwarding from [::1]:%d -> 8080" % server.server_address[1], flush=True)
+    server.serve_forever()
+"""
+"""Stands in for `kubectl port-forward`: records its arguments, serves the gateway's side on the
+port it names (recording each Host header) and runs until it is stopped."""
+
+
+def fake_cluster(tmp_path: Path, outputs: dict, config: dict, config_get: str = "", **env: str) -> dict:
+    """PATH with a fake pulumi (outputs, config, `config get`) and the fake kubectl."""
+    bin_dir, data = tmp_path / "bin", tmp_path / "pulumi"
+    for directory in (bin_dir, data, tmp_path / "log"):
+        directory.mkdir()
+    (data / "outputs.json").write_text(json.dumps(outputs))
+    (data / "config.json").write_text(json.dumps(config))
+    (data / "config_get").write_text(config_get + "\n")
+    (bin_dir / "pulumi").write_text(
+        "#!/bin/sh\n"
+        "case \"$1 $2\" in\n"
+        f"  'stack output') cat {data}/outputs.json ;;\n"
+        f"  'config get') cat {data}/config_get ;;\n"
+        f"  'config --json') cat {data}/config.json ;;\n"
+        "  *) echo \"unexpected: $*\" >&2; exit 3 ;;\n"
+        "esac\n")
+    (bin_dir / "kubectl").write_text(f"#!{sys.executable}\n" + textwrap.dedent(FAKE_KUBECTL))
+    for tool in ("pulumi", "kubectl"):
+        (bin_dir / tool).chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_KUBECTL_LOG": str(tmp_path / "log"), **env}
+
+
+def kubectl_run(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "log" / "run.json").read_text())
+
+
+def assert_stopped(pid: int) -> None:
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+STANDARD = {"mode": "standard", "predict_url": "http://model-default.example.com/v1/models/model:predict",
+            "gateway_address": None, "gateway_service": "kserve/kserve-ingress-gateway-istio"}
+
+
+def test_no_gateway_address_port_forwards_with_the_stack_context(tmp_path):
+    env = fake_cluster(tmp_path, STANDARD, {"kubernetes:context": {"value": "kind-kserve", "secret": False},
+                                            "kserve-stack:mode": {"value": "standard", "secret": False}})
+    out = cli("--stack", "standard", "--expect", "1,0,2", env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "sparrow\t1\tbird"
+    run = kubectl_run(tmp_path)
+    args = run["args"]
+    assert args[:2] == ["--context", "kind-kserve"] and "--kubeconfig" not in args
+    assert args[args.index("-n") + 1] == "kserve"
+    assert args[args.index("port-forward"):] == ["port-forward", "--address", "127.0.0.1",
+                                                 "svc/kserve-ingress-gateway-istio", ":80"]
+    assert (tmp_path / "log" / "hosts").read_text().splitlines() == ["model-default.example.com"]
+    assert_stopped(run["pid"])
+
+
+def test_serverless_stack_without_gateway_service_output_secret_context_and_kubeconfig_path(tmp_path):
+    """A stack deployed before the `gateway_service` output: the Service follows from `mode`."""
+    kubeconfig = tmp_path / "kind.yaml"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    outputs = {"mode": "serverless", "predict_url": "http://model.default.example.com/v1/models/model:predict"}
+    config = {"kubernetes:context": {"secret": True}, "kubernetes:kubeconfig": {"value": str(kubeconfig)}}
+    out = cli("--stack", "serverless", env=fake_cluster(tmp_path, outputs, config, config_get="kind-secret"))
+    assert out.returncode == 0, out.stderr
+    args = kubectl_run(tmp_path)["args"]
+    assert args[:4] == ["--context", "kind-secret", "--kubeconfig", str(kubeconfig)]
+    assert args[args.index("-n") + 1] == "istio-system" and "svc/istio-ingressgateway" in args
+    assert (tmp_path / "log" / "hosts").read_text().splitlines() == ["model.default.example.com"]
+
+
+def test_kubeconfig_content_goes_to_a_private_file_removed_afterwards(tmp_path):
+    content = "apiVersion: v1\nkind: Config\ncurrent-context: kind-kind\n"
+    env = fake_cluster(tmp_path, STANDARD, {"kubernetes:kubeconfig": {"value": content}})
+    out = cli("--stack", "standard", env=env)
+    assert out.returncode == 0, out.stderr
+    run = kubectl_run(tmp_path)
+    assert run["kubeconfig_text"] == content and "--context" not in run["args"]
+    assert not Path(run["kubeconfig"]).exists()
+
+
+def test_port_forward_stopped_when_the_gateway_fails(tmp_path):
+    out = cli("--stack", "standard", env=fake_cluster(tmp_path, STANDARD, {}, FAKE_GATEWAY_STATUS="503"))
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: http://127.0.0.1:") and "answered 503" in out.stderr
+    assert_stopped(kubectl_run(tmp_path)["pid"])
+
+
+def test_port_forward_that_fails_says_why(tmp_path):
+    out = cli("--stack", "standard", env=fake_cluster(tmp_path, STANDARD, {}, FAKE_KUBECTL_FAIL="1"))
+    assert out.returncode == 2
+    assert 'kubectl port-forward exited 1: error: services "kserve-ingress-gateway-istio" not found' in out.stderr
+
+
+def test_fallback_gateway_services_are_the_stacks():
+    from tools.predict import GATEWAY_SERVICES
+
+    assert GATEWAY_SERVICES == {"standard": f"{KSERVE_NAMESPACE}/{GATEWAY_SERVICE}",
+                                "serverless": f"{ISTIO_NAMESPACE}/{INGRESS_GATEWAY}"}

@@ -79,7 +79,8 @@ def test_host_path_only_when_enabled(run_stack, tmp_path):
     model_dir = tmp_path / "m"
     model_dir.mkdir()
     (model_dir / "model.joblib").write_bytes(b"x")
-    pv = copy.deepcopy(run_stack("standard", model={"path": str(model_dir), "storage": {"hostPath": "/srv/m"}}).one(
+    storage = {"hostPath": "/srv/m", "node": "worker-1"}
+    pv = copy.deepcopy(run_stack("standard", model={"path": str(model_dir), "storage": storage}).one(
         "core/v1:PersistentVolume").inputs)
     pv_type = "kubernetes:core/v1:PersistentVolume"
     assert rules.host_paths(pv_type, pv) == []

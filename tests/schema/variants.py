@@ -12,7 +12,8 @@ SCHEMA_VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("serverless", {"versions": {"kserve": "v0.15.2"}}),
     ("standard", {"model": {"name": "iris", "storageUri": "gs://models/iris", "protocol": "v2"}}),
     ("serverless", {"model": {"name": "iris", "namespace": "ml", "image": "registry.local/iris:1.0",
-                              "imagePath": "/models/iris", "storage": {"hostPath": "/srv/models", "size": "1Gi"}},
+                              "imagePath": "/models/iris",
+                              "storage": {"hostPath": "/srv/models", "node": "worker-1", "size": "1Gi"}},
                     "gateway": {"tlsIssuer": {"kind": "Issuer", "name": "my-issuer"}}, "readiness": "skip"}),
 ]
 INDEXES = range(len(SCHEMA_VARIANTS))

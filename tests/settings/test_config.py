@@ -280,3 +280,61 @@ def test_every_releases_default_istio_renders():
     from settings.versions import KSERVE_COMPAT, istio_gateway_chart_renders
 
     assert all(istio_gateway_chart_renders(c.tested["istio"]) for c in KSERVE_COMPAT.values())
+
+
+def storage_problems(raw: dict, project_dir: Path, storage: dict, **model) -> list[str]:
+    raw["model"] = {**raw["model"], "storage": storage, **model}
+    return problems(raw, project_dir)
+
+
+def test_read_only_many_is_refused_because_the_copy_job_writes(raw, project_dir):
+    [problem] = storage_problems(raw, project_dir, {"accessMode": "ReadOnlyMany"})
+    assert problem.startswith("kserve-stack:model.storage.accessMode: 'ReadOnlyMany' is not allowed;")
+    assert "copy Job writes" in problem and "allowed: ReadWriteOnce, ReadWriteMany" in problem
+    [problem] = storage_problems(raw, project_dir, {"accessMode": "ReadWriteOncePod"})
+    assert "allowed: ReadWriteOnce, ReadWriteMany" in problem
+
+
+def test_host_path_needs_the_node_that_holds_it(raw, project_dir):
+    """A hostPath PV without node affinity lets the copy Job write on one node while the
+    predictor reads an empty directory on another."""
+    [problem] = storage_problems(raw, project_dir, {"hostPath": "/srv/models"})
+    assert problem.startswith("kserve-stack:model.storage.hostPath: '/srv/models' is not allowed;")
+    assert "needs model.storage.node" in problem and "kubernetes.io/hostname" in problem
+    [problem] = storage_problems(raw, project_dir, {"node": "node-a"})
+    assert problem.startswith("kserve-stack:model.storage.node: 'node-a' is not allowed;")
+    assert "only goes with model.storage.hostPath" in problem
+    for bad in ("Node_A", "n" * 64, ""):
+        [problem] = storage_problems(raw, project_dir, {"hostPath": "/srv/models", "node": bad})
+        assert problem.startswith(f"kserve-stack:model.storage.node: {bad!r} is not allowed;"), problem
+    raw["model"]["storage"] = {"hostPath": "/srv/models", "node": "worker-1.example.internal"}
+    storage = parse(raw, project_dir).model.storage
+    assert (storage.host_path, storage.node) == ("/srv/models", "worker-1.example.internal")
+
+
+def test_read_write_once_claims_may_have_several_replicas(raw, project_dir):
+    """Every pod that mounts a ReadWriteOnce claim shares its node (required pod affinity, see
+    components.model_service.claim_affinity), so more replicas are sound; they share that node."""
+    raw["model"] = {**raw["model"], "maxReplicas": 3}
+    assert parse(raw, project_dir).model.storage.access_mode == "ReadWriteOnce"
+    raw["model"]["storage"] = {"accessMode": "ReadWriteMany"}
+    assert parse(raw, project_dir).model.max_replicas == 3
+
+
+@pytest.mark.parametrize(("name", "namespace", "length"), [("m" * 30, "n" * 23, 64), ("m" * 53, "team-a", 70)])
+def test_standard_hosts_need_name_and_namespace_to_fit_one_label_together(raw, project_dir, name, namespace, length):
+    """KServe renders `<name>-predictor-<namespace>.<domain>` for the predictor in Standard mode and
+    refuses it when that first label passes 63 characters; each key alone is within its limit."""
+    raw["model"] = {**raw["model"], "name": name, "namespace": namespace}
+    [problem] = problems(raw, project_dir)
+    assert problem.startswith(f"kserve-stack:model.name: {name!r} is not allowed;")
+    assert f"model.namespace {namespace!r}" in problem and f"{length} characters" in problem
+    assert "at most 52 characters together" in problem
+    raw["mode"] = "serverless"
+    assert parse(raw, project_dir).model.name == name, "Knative's hosts put the namespace in a label of its own"
+
+
+def test_standard_hosts_of_exactly_one_label_pass(raw, project_dir):
+    raw["model"] = {**raw["model"], "name": "m" * 29, "namespace": "n" * 23}
+    assert len(f"{'m' * 29}-predictor-{'n' * 23}") == 63
+    assert parse(raw, project_dir).model.namespace == "n" * 23

@@ -51,13 +51,14 @@ def test_no_instant_resource_is_listed(printed, stack):
 def test_standard_critical_path(printed):
     lines, count, gates = printed["standard"]
     assert count <= 5, gates
-    assert "  GatewayLayer   waits for: (nothing)" in lines
+    assert "  GatewayLayer   waits for: ClusterCheck" in lines
+    assert "  ClusterCheck   waits for: (nothing)" in lines
     assert ("KServeRelease", "Certificate", "kserve-gateway-certificate") not in gates
 
 
 def test_serverless_critical_path(printed):
     lines, count, gates = printed["serverless"]
-    assert "  KnativeLayer   waits for: IstioMesh" in lines
+    assert "  KnativeLayer   waits for: ClusterCheck, IstioMesh" in lines
     assert not [line for line in lines if "GatewayLayer" in line]
     assert ("KnativeLayer", "KnativeServing", "knative-serving") in gates
     assert ("IstioMesh", "Chart", "istio-ingressgateway") not in gates, "KnativeServing waits for istiod only"

@@ -61,6 +61,7 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str,
     check = ClusterCheck("cluster-check", ClusterCheckArgs(
         mode=cfg.mode, install=install, layers=layers, knative_serving=cfg.versions.knative_serving,
         gateway_api_minimum=release.compat.window("gatewayApi")[0], waits=waits,
+        podspec_affinity=cfg.model.shares_a_node,
     ))
     after = check.ready
     cert_manager = CertManager("cert-manager", CertManagerArgs(

@@ -10,6 +10,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cert_manager import NAMESPACE as CERT_MANAGER_NS
+from components.istio_mesh import NAMESPACE as ISTIO_NS
+from components.knative_layer import FEATURES as KNATIVE_FEATURES
+from components.knative_layer import SERVING_NAMESPACE as KNATIVE_NS
+from components.kserve_release import NAMESPACE as KSERVE_NS
 from settings.config import Install, Layers
 from settings.versions import Mode, kubernetes_floor
 
@@ -29,6 +34,7 @@ GATEWAY_API_CRDS = ("gatewayclasses", "gateways", "httproutes")
 CRD_API = "apiextensions.k8s.io/v1"
 
 
+
 @dataclass(frozen=True)
 class ClusterCheckArgs:
     mode: Mode
@@ -40,6 +46,9 @@ class ClusterCheckArgs:
     waits: bool
     """Readiness checks too (Deployments Available, CA bundles, the class Accepted); without waits
     (render-and-apply, no pods) only that the layers are there."""
+    podspec_affinity: bool = False
+    """The model's pods carry a required pod affinity (a ReadWriteOnce claim): a Knative the
+    cluster runs must allow it (config-features `kubernetes.podspec-affinity`)."""
 
 
 def _crd(layer: str, name: str, version: str, **extra: Any) -> dict:
@@ -78,15 +87,47 @@ def required_objects(args: ClusterCheckArgs) -> list[dict]:
             ready.append(_deployment("istio", where.istio_namespace, where.ingress_gateway))
     if args.mode == "serverless" and not args.install.knative:
         out.append(_crd("knative", "services.serving.knative.dev", "v1"))
+        if args.podspec_affinity:
+            out.append({"layer": "knative", "apiVersion": "v1", "kind": "ConfigMap", "name": "config-features",
+                        "namespace": where.knative_namespace, "data": dict(KNATIVE_FEATURES)})
         ready += [_deployment("knative", where.knative_namespace, d) for d in KNATIVE_DEPLOYMENTS]
     return out + (ready if args.waits else [])
+
+
+STACK_LABEL = ("app.kubernetes.io/part-of", "kserve-stack")
+"""On every namespace the stack creates (components/charts.namespace)."""
+
+
+def foreign_objects(args: ClusterCheckArgs) -> list[dict]:
+    """For each layer the stack installs: an object that shows the cluster already runs it, unless
+    the layer's namespace is the stack's own (labelled by it: an earlier `up`, or one that failed
+    half-way). Without this, the first `up` on such a cluster fails mid-way on an object that
+    already exists (the 4.34 provider refuses to create one). The Gateway API CRDs have no
+    namespace: the `kserve` namespace stands for the stack there. What `destroy` leaves behind
+    (Knative Serving's CRDs, README) is no sign: the markers are Deployments and chart CRDs."""
+    out = []
+
+    def marker(layer, api_version, kind, name, owner, namespace=None):
+        out.append({"layer": layer, "apiVersion": api_version, "kind": kind, "name": name, "ownerNamespace": owner,
+                    **({"namespace": namespace} if namespace else {})})
+
+    if args.install.cert_manager:
+        marker("certManager", CRD_API, "CustomResourceDefinition", "certificates.cert-manager.io", CERT_MANAGER_NS)
+    if args.install.istio:
+        marker("istio", "apps/v1", "Deployment", ISTIOD, ISTIO_NS, ISTIO_NS)
+    if args.mode == "standard" and args.install.gateway_api:
+        marker("gatewayApi", CRD_API, "CustomResourceDefinition", "gateways.gateway.networking.k8s.io", KSERVE_NS)
+    if args.mode == "serverless" and args.install.knative:
+        marker("knative", "apps/v1", "Deployment", "controller", KNATIVE_NS, KNATIVE_NS)
+    return out
 
 
 def check_values(args: ClusterCheckArgs) -> dict:
     # The stack's own Knative sets the floor; a Knative the cluster already runs has met it.
     serving = args.knative_serving if args.mode == "serverless" and args.install.knative else ""
     minimum, key, why = kubernetes_floor(args.mode, serving)
-    return {"kubernetes": {"minimum": minimum, "why": why, "key": key}, "objects": required_objects(args)}
+    return {"kubernetes": {"minimum": minimum, "why": why, "key": key}, "objects": required_objects(args),
+            "absent": foreign_objects(args)}
 
 
 class ClusterCheck(pulumi.ComponentResource):

@@ -147,7 +147,7 @@ def claim_affinity(model: ModelConfig, claim_name: str) -> dict | None:
     longer holds the volume (attach-detach util.DetermineVolumeAction), so the finished copy Job
     pins nothing. A pod on a lost node counts until it is deleted, as the node's volume stays
     attached until then. The preferred term finds predictor pods made before the label existed."""
-    if model.storage.access_mode != "ReadWriteOnce":
+    if not model.shares_a_node:
         return None
     return {"podAffinity": {
         "requiredDuringSchedulingIgnoredDuringExecution": [

@@ -42,6 +42,9 @@ LOCAL_MODEL_CRDS = (
 stack (deleting a CRD deletes every object of its kind)."""
 
 
+ALL_LAYERS = {"standard": ("certManager", "gatewayApi", "istio"), "serverless": ("certManager", "istio", "knative")}
+
+
 @dataclass(frozen=True)
 class Deployed:
     """What the previous `up` of this stack installed, read from its outputs (empty on a new stack)."""
@@ -50,17 +53,23 @@ class Deployed:
     kserve: str | None = None
     knative_serving: str | None = None
     kept_crds: tuple[str, ...] = ()
+    installed_layers: tuple[str, ...] = ()
+    """The shared layers the stack installed, by their `install` key."""
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any] | None) -> Deployed:
         outputs = outputs or {}
         versions = outputs.get("versions") if isinstance(outputs.get("versions"), Mapping) else {}
         kept = outputs.get("kept_crds")
+        layers = outputs.get("installed_layers")
+        if not isinstance(layers, list | tuple):  # deployed before `install`: it installed every layer
+            layers = ALL_LAYERS.get(outputs.get("mode"), ())
         return cls(
             mode=outputs.get("mode"),
             kserve=outputs.get("kserve_version"),
             knative_serving=versions.get("knativeServing"),
             kept_crds=tuple(kept) if isinstance(kept, list | tuple) else (),
+            installed_layers=tuple(layers),
         )
 
 
@@ -78,10 +87,15 @@ def kept_crds(deployed: Deployed, kserve: str) -> tuple[str, ...]:
     return tuple(sorted(kept))
 
 
-def problems(deployed: Deployed, mode: str, kserve: str, knative_serving: str) -> list[tuple[str, str, str]]:
+def problems(deployed: Deployed, mode: str, kserve: str, knative_serving: str,
+             not_installed: tuple[str, ...] = ()) -> list[tuple[str, Any, str]]:
     """(key, wanted value, why not and what is allowed) for each change the deployed stack cannot
-    take in place."""
-    out = []
+    take in place. `not_installed`: the layers config says the cluster runs (`install: false`)."""
+    out: list[tuple[str, Any, str]] = []
+    for layer in sorted(set(not_installed) & set(deployed.installed_layers)):
+        out.append((f"install.{layer}", False, f"this stack installed {layer}, and an `up` without it deletes it and "
+                    "all that uses it; to hand it over to the cluster, first remove its resources from the stack's "
+                    "state (`pulumi state delete <urn>` for each; the cluster keeps them), or keep true"))
     if deployed.mode and deployed.mode != mode:
         out.append(("mode", mode, f"this stack is deployed as {deployed.mode!r} and KServe refuses to change an "
                     "InferenceService's deployment mode; deploy the other mode as a stack of its own"))

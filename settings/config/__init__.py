@@ -17,6 +17,7 @@ from typing import Any, Literal
 from settings import upgrades
 from settings import versions as v
 from settings.config.layers import (
+    INSTALL_KEYS,
     GatewayConfig,
     Install,
     Layers,
@@ -118,9 +119,7 @@ def parse(raw: Mapping[str, Any], project_dir: Path = Path("."),
     if registry and mode == "serverless" and v.parse_version(versions.knative_serving) is None:
         r.fail("versions.knativeServing", versions.knative_serving,
                "with imageRegistry the mirror's Knative tags need a full Serving release such as 1.21.1")
-    if mode in ("standard", "serverless") and not r.problems:
-        for key, value, allowed in upgrades.problems(deployed, mode, versions.kserve, versions.knative_serving):
-            r.fail(key, value, allowed)
+
     charts, manifest = read_sources(r, raw.get("sources"), versions.kserve)
     if manifest is None:
         manifest = v.gateway_api_manifest(versions.gateway_api)
@@ -131,6 +130,11 @@ def parse(raw: Mapping[str, Any], project_dir: Path = Path("."),
                        f"no pinned checksums for this release; pinned: {', '.join(v.GATEWAY_API_FILES)}"
                        " (or set sources.gatewayApiCrds to {url, sha256} or {path})")
     install = read_install(r, raw.get("install"), mode)
+    if mode in ("standard", "serverless") and not r.problems:
+        not_installed = tuple(key for key, attr in INSTALL_KEYS.items() if not getattr(install, attr))
+        for key, value, allowed in upgrades.problems(deployed, mode, versions.kserve, versions.knative_serving,
+                                                     not_installed):
+            r.fail(key, value, allowed)
     layers = read_layers(r, raw.get("layers"), install)
     if mode == "serverless" and install.knative and (layers.istio_namespace, layers.ingress_gateway) != (
             Layers().istio_namespace, Layers().ingress_gateway):

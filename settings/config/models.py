@@ -102,6 +102,11 @@ class ModelConfig:
     def needs_pvc(self) -> bool:
         return not isinstance(self.source, UriSource)
 
+    @property
+    def shares_a_node(self) -> bool:
+        """Every pod that mounts its claim must run on one node (ReadWriteOnce)."""
+        return self.needs_pvc and self.storage.access_mode == "ReadWriteOnce"
+
 
 
 MODEL_KEYS = {

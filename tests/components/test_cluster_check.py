@@ -144,3 +144,39 @@ def test_a_running_istiod_of_the_clusters_makes_the_class_itself(run_stack):
     assert "gateway-api-crds" in {r.name for r in run.regs.values()}
     assert not run.of_type("GatewayClass")
     assert run_stack("standard").of_type("GatewayClass")
+
+
+def test_layers_the_stack_installs_must_not_be_the_clusters_already():
+    absent = check_values(args("standard"))["absent"]
+    assert {(o["layer"], o["kind"], o["name"], o["ownerNamespace"]) for o in absent} == {
+        ("certManager", "CustomResourceDefinition", "certificates.cert-manager.io", "cert-manager"),
+        ("istio", "Deployment", "istiod", "istio-system"),
+        ("gatewayApi", "CustomResourceDefinition", "gateways.gateway.networking.k8s.io", "kserve"),
+    }
+    serverless = check_values(args("serverless", istio=False))["absent"]
+    assert {o["layer"] for o in serverless} == {"certManager", "knative"}
+    assert check_values(args("serverless", cert_manager=False, istio=False, knative=False))["absent"] == []
+
+
+def test_no_marker_is_something_destroy_leaves_behind():
+    """Knative Serving's CRDs stay after `destroy` (README): a marker among them would refuse the
+    next `up` of the same stack."""
+    names = {o["name"] for o in check_values(args("serverless"))["absent"]}
+    assert not [n for n in names if n.endswith(".knative.dev")]
+
+
+def test_a_knative_the_cluster_runs_must_allow_the_models_affinity():
+    objs = required_objects(ClusterCheckArgs(mode="serverless", install=Install(knative=False), layers=Layers(),
+                                             knative_serving="1.21.1", gateway_api_minimum="1.2", waits=False,
+                                             podspec_affinity=True))
+    [features] = [o for o in objs if o["kind"] == "ConfigMap"]
+    assert (features["namespace"], features["name"]) == ("knative-serving", "config-features")
+    assert features["data"] == {"kubernetes.podspec-affinity": "enabled"}
+    assert not [o for o in required_objects(args("serverless", knative=False)) if o["kind"] == "ConfigMap"]
+
+
+def test_the_stack_says_when_the_model_shares_a_node(run_stack):
+    values = run_stack("serverless", install={"knative": False}).named("cluster-check-chart").inputs["values"]
+    assert [o["name"] for o in values["objects"] if o["kind"] == "ConfigMap"] == ["config-features"]
+    uri = run_stack("serverless", install={"knative": False}, model={"storageUri": "gs://b/m"})
+    assert not [o for o in uri.named("cluster-check-chart").inputs["values"]["objects"] if o["kind"] == "ConfigMap"]

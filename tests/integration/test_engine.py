@@ -365,6 +365,53 @@ def uids(api, objects: list[dict]) -> dict[str, str | None]:
     return out
 
 
+CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition"}
+CERTIFICATES = {"layer": "certManager", **CRD, "name": "certificates.cert-manager.io"}
+VERDICTS = [
+    ({"kubernetes": {"minimum": "1.99"}}, r"kserve-stack:mode: 'standard': a floor; this cluster runs Kubernetes "
+                                          r"v1\.\d+\.\d+, allowed: 1\.99 or newer"),
+    ({"objects": [{**CERTIFICATES, "servedVersions": ["v1"], "conditions": ["Established"]}],
+      "absent": [{"layer": "istio", "apiVersion": "apps/v1", "kind": "Deployment", "namespace": "istio-system",
+                  "name": "istiod-canary", "ownerNamespace": "istio-system"}]}, None),
+    ({"objects": [{**CERTIFICATES, "name": "certificates.example.com"}]}, r"kserve-stack:install\.certManager: false, "
+     r"but the cluster has no CustomResourceDefinition certificates\.example\.com; .*install\.certManager: true"),
+    ({"objects": [{**CERTIFICATES, "servedVersions": ["v2"]}]},
+     r"CustomResourceDefinition certificates\.cert-manager\.io does not serve v2"),
+    ({"objects": [{**CERTIFICATES, "minimumBundleVersion": "1.2.0"}]},
+     r"is from Gateway API \(no bundle-version\); needed: 1\.2\.0 or newer"),
+    ({"objects": [{"layer": "certManager", "apiVersion": "apps/v1", "kind": "Deployment", "namespace": "cert-manager",
+                   "name": "cert-manager-webhook", "conditions": ["Available"]}]},
+     r"Deployment cert-manager/cert-manager-webhook is not Available"),
+    ({"objects": [{"layer": "certManager", "apiVersion": "admissionregistration.k8s.io/v1",
+                   "kind": "ValidatingWebhookConfiguration", "name": "cert-manager-webhook", "caBundle": True}]},
+     r"ValidatingWebhookConfiguration cert-manager-webhook has no CA bundle yet"),
+    ({"objects": [{"layer": "istio", "apiVersion": "v1", "kind": "ConfigMap", "namespace": "istio-system",
+                   "name": "istio", "data": {"mesh": "enabled"}}]},
+     r"ConfigMap istio-system/istio has mesh: \".*\"; needed: \"enabled\""),
+    ({"absent": [{**CERTIFICATES, "ownerNamespace": "cert-manager"}]},
+     r"kserve-stack:install\.certManager: true \(the default\), but the cluster already has CustomResourceDefinition "
+     r"certificates\.cert-manager\.io, which this stack did not install; set kserve-stack:install\.certManager: false"),
+]
+"""(values, the refusal expected or None) for the cluster-check chart, against a cluster holding
+cert-manager's and Istio's objects, installed by another program (their namespaces not the
+stack's), with no pod running: no Deployment Available, no CA bundle injected."""
+
+
+def check_each_verdict_of_the_cluster_check(engine: Engine, tmp_path: Path, release: str) -> None:
+    """The check's template, each branch, rendered by the provider's Helm against the API server."""
+    project = platform_project(engine, tmp_path / "verdicts", release, "verdicts")
+    config = yaml.safe_load((project.dir / "Pulumi.verdicts.yaml").read_text())["config"]
+    for values, refusal in VERDICTS:
+        floor = {"minimum": "1.20", "key": "mode", "why": "'standard': a floor", **values.get("kubernetes", {})}
+        project.configure({**config, "platform:check": {"objects": [], "absent": [], **values, "kubernetes": floor}})
+        run = project.pulumi("preview", "-s", "verdicts", check=False)
+        output = run.stdout + run.stderr
+        if refusal is None:
+            assert run.returncode == 0, output[-3000:]
+        else:
+            assert run.returncode != 0 and re.search(refusal, output), (refusal, output[-3000:])
+
+
 def waits_for(state: list[dict], urn: str, target: str) -> bool:
     """True when the engine recorded that `urn` waits for `target`: directly, through what it
     waits for, or through its parent (a chart's objects wait for what the chart waits for)."""
@@ -398,17 +445,12 @@ def check_layers_the_cluster_runs(project: Project, engine: Engine, cluster: Loc
             "certificates.cert-manager.io") in output and "install.certManager: true" in output, output[-3000:]
     assert not writes_by_pulumi(cluster.audit()[seen:]), "written before the cluster check refused"
 
-    floor = platform_project(engine, tmp_path / "floor", release, "floor", checkFloor="1.99")
-    refused = floor.pulumi("preview", "-s", "floor", check=False)
-    assert refused.returncode != 0
-    assert re.search(r"kserve-stack:mode: 'standard': a floor above this cluster; this cluster runs Kubernetes "
-                     r"v1\.\d+\.\d+, allowed: 1\.99 or newer", refused.stdout + refused.stderr), refused.stdout[-3000:]
-
     platform = platform_project(engine, tmp_path / "platform", release, "platform")
     platform.up()
     theirs = list(state_objects(platform.state()).values())
     before = uids(api, theirs)
     assert len(before) > 20 and all(before.values())
+    check_each_verdict_of_the_cluster_check(engine, tmp_path, release)
 
     up_without_adopting(project, api)
     check_installed(api, project, mode, release, class_by_stack=reuse.get("istio", True))

@@ -81,5 +81,27 @@ def test_local_model_crds_are_kept_past_the_chart_split_and_from_then_on():
 
 def test_outputs_of_an_older_program_are_read_without_versions():
     was = Deployed.from_outputs({"mode": "serverless", "kserve_version": "v0.20.0"})
-    assert was == Deployed(mode="serverless", kserve="v0.20.0")
+    assert was == Deployed(mode="serverless", kserve="v0.20.0", installed_layers=("certManager", "istio", "knative"))
     assert Deployed.from_outputs({}) == Deployed()
+
+
+def test_a_layer_the_stack_installed_is_not_dropped_silently():
+    """`install.<layer>: false` on a stack that installed it would delete it with the next `up`."""
+    was = Deployed.from_outputs({"mode": "standard", "kserve_version": "v0.20.0",
+                                 "installed_layers": ["certManager", "gatewayApi", "istio"]})
+    with pytest.raises(ConfigError) as err:
+        parse({**config("standard"), "install": {"certManager": False}}, PROJECT_DIR, was)
+    assert "kserve-stack:install.certManager: False is not allowed; this stack installed certManager" in str(err.value)
+    assert "pulumi state delete" in str(err.value)
+
+
+def test_stacks_from_before_install_installed_every_layer():
+    assert Deployed.from_outputs({"mode": "serverless"}).installed_layers == ("certManager", "istio", "knative")
+    assert Deployed.from_outputs({}).installed_layers == ()
+
+
+def test_a_layer_the_cluster_ran_from_the_start_stays_the_clusters():
+    was = Deployed.from_outputs({"mode": "standard", "kserve_version": "v0.20.0",
+                                 "installed_layers": ["gatewayApi", "istio"]})
+    cfg = parse({**config("standard"), "install": {"certManager": False}}, PROJECT_DIR, was)
+    assert cfg.install.cert_manager is False

@@ -2,20 +2,17 @@
 from their released charts, installed the way a platform team's own program would, not with the
 stack's components (tests/integration/test_engine.py, `install: false`).
 
-With `checkFloor` set it renders the stack's cluster-check chart instead, with a Kubernetes floor
-above the API server's, so the test sees the chart's refusal from the real provider."""
+With `check` set it renders only the stack's cluster-check chart, with those values, so the test
+sees each of the chart's verdicts from the real provider's Helm against the real API server."""
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 config = pulumi.Config()
 charts = config.require_object("charts")
-floor = config.get("checkFloor")
-if floor:
-    k8s.helm.v4.Chart("floor", chart=charts["clusterCheck"], skip_await=True, values={
-        "kubernetes": {"minimum": floor, "key": "mode", "why": "'standard': a floor above this cluster"},
-        "objects": [],
-    })
+check = config.get_object("check")
+if check:
+    k8s.helm.v4.Chart("check", chart=charts["clusterCheck"], skip_await=True, values=check)
 else:
     cert_ns = k8s.core.v1.Namespace("cert-manager", metadata={"name": "cert-manager"})
     k8s.helm.v4.Chart("cert-manager", chart=charts["certManager"], name="cert-manager", namespace="cert-manager",

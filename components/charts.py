@@ -65,11 +65,16 @@ def depends_on_ref(kind: str, name: str, group: str = "", namespace: str | None 
     return f"{group}/namespaces/{namespace}/{kind}/{name}" if namespace else f"{group}/{kind}/{name}"
 
 
+STACK_LABEL = {"app.kubernetes.io/part-of": "kserve-stack"}
+"""On every namespace the stack creates; the cluster check (components/cluster-check) reads it to
+tell the stack's own layers from the cluster's."""
+
+
 def namespace(resource_name: str, name: str, parent: pulumi.Resource,
               depends_on: Sequence[pulumi.Resource] = ()) -> k8s.core.v1.Namespace:
     return k8s.core.v1.Namespace(
         resource_name,
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={"app.kubernetes.io/part-of": "kserve-stack"}),
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=dict(STACK_LABEL)),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )
 

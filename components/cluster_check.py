@@ -94,14 +94,10 @@ def required_objects(args: ClusterCheckArgs) -> list[dict]:
     return out + (ready if args.waits else [])
 
 
-STACK_LABEL = ("app.kubernetes.io/part-of", "kserve-stack")
-"""On every namespace the stack creates (components/charts.namespace)."""
-
-
 def foreign_objects(args: ClusterCheckArgs) -> list[dict]:
     """For each layer the stack installs: an object that shows the cluster already runs it, unless
-    the layer's namespace is the stack's own (labelled by it: an earlier `up`, or one that failed
-    half-way). Without this, the first `up` on such a cluster fails mid-way on an object that
+    the layer's namespace is the stack's own (`charts.STACK_LABEL`: an earlier `up`, or one that
+    failed half-way). Without this, the first `up` on such a cluster fails mid-way on an object that
     already exists (the 4.34 provider refuses to create one). The Gateway API CRDs have no
     namespace: the `kserve` namespace stands for the stack there. What `destroy` leaves behind
     (Knative Serving's CRDs, README) is no sign: the markers are Deployments and chart CRDs."""
@@ -138,11 +134,12 @@ class ClusterCheck(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterCheckArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kserve-stack:layers:ClusterCheck", name, None, opts)
+        values = check_values(args)
         self.chart = k8s.helm.v4.Chart(
-            f"{name}-chart", chart=f"./{CHART.as_posix()}", values=check_values(args), skip_await=True,
+            f"{name}-chart", chart=f"./{CHART.as_posix()}", values=values, skip_await=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs({"objects": len(required_objects(args))})
+        self.register_outputs({"objects": len(values["objects"])})
 
     @property
     def ready(self) -> list[pulumi.Resource]:

@@ -252,10 +252,15 @@ def deletes(events: list[dict], kept: dict[str, str]) -> list[str]:
             and (e["objectRef"].get("resource"), e["objectRef"].get("name")) in names]
 
 
+def events_by_pulumi(events: list[dict]) -> list[dict]:
+    """The audit events of the engine's completed writes."""
+    return [e for e in events if e.get("verb") in ("create", "update", "patch", "delete")
+            and e.get("stage") == "ResponseComplete" and "pulumi" in (e.get("userAgent") or "").lower()]
+
+
 def writes_by_pulumi(events: list[dict]) -> list[str]:
-    return [f"{e['verb']} {e['objectRef'].get('resource')} {e['objectRef'].get('name')}" for e in events
-            if e.get("verb") in ("create", "update", "patch", "delete") and e.get("stage") == "ResponseComplete"
-            and "pulumi" in (e.get("userAgent") or "").lower()]
+    return [f"{e['verb']} {e['objectRef'].get('resource')} {e['objectRef'].get('name')}"
+            for e in events_by_pulumi(events)]
 
 
 def check_upgrade_in_place(project: Project, cluster: LocalApiServer, mode: str, release: str, to: str) -> None:
@@ -469,10 +474,9 @@ def check_layers_the_cluster_runs(project: Project, engine: Engine, cluster: Loc
     project.destroy()
     assert uids(api, theirs) == before, "destroy changed the layers the cluster ran"
     ids = {(f"{o['kind'].lower()}s", o["metadata"].get("namespace"), o["metadata"]["name"]) for o in theirs}
-    touched = [f"{e['verb']} {e['objectRef']['resource']} {e['objectRef']['name']}" for e in cluster.audit()[seen:]
-               if e.get("verb") in ("create", "update", "patch", "delete") and e.get("stage") == "ResponseComplete"
-               and "pulumi" in (e.get("userAgent") or "").lower() and (e["objectRef"].get("resource"),
-               e["objectRef"].get("namespace"), e["objectRef"].get("name")) in ids]
+    touched = [f"{e['verb']} {e['objectRef']['resource']} {e['objectRef']['name']}"
+               for e in events_by_pulumi(cluster.audit()[seen:])
+               if (e["objectRef"].get("resource"), e["objectRef"].get("namespace"), e["objectRef"].get("name")) in ids]
     assert not touched, f"the stack's destroy wrote objects the cluster ran: {touched}"
     platform.destroy()
 

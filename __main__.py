@@ -14,6 +14,10 @@ raw = {
     for key, value in {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}.items()
     if key.startswith(f"{config.PROJECT}:")
 }
-stack_config = config.parse(config.decode(raw), Path(__file__).parent, Deployed.from_outputs(deployed_outputs()))
+held_secret = set(runtime_config.get_config_secret_keys_env())
+secret_keys = frozenset(key for key in raw if runtime_config.is_config_secret(f"{config.PROJECT}:{key}")
+                        or f"{config.PROJECT}:{key}" in held_secret)
+stack_config = config.parse(config.decode(raw), Path(__file__).parent, Deployed.from_outputs(deployed_outputs()),
+                            secret_keys)
 for name, value in build(stack_config).items():
     pulumi.export(name, value)

@@ -3,12 +3,12 @@ without one (cert-manager, Gateway API CRDs, Istio base) install in parallel."""
 
 from __future__ import annotations
 
-import shlex
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.cert_manager import SELF_SIGNED_ISSUER, CertManager, CertManagerArgs
 from components.cluster_check import ClusterCheck, ClusterCheckArgs
@@ -24,10 +24,13 @@ from components.kserve_release import (
 from components.kserve_release import (
     NAMESPACE as KSERVE_NAMESPACE,
 )
-from components.model_service import SAMPLE, ModelService, ModelServiceArgs, request_body
+from components.model_service import ModelNamespaces, ModelNamespacesArgs, ModelService, ModelServiceArgs
+from components.model_service.namespaces import created as created_namespaces
+from components.model_service.urls import curl_body, curl_command
 from settings import manifests
 from settings.config import StackConfig, TlsIssuer
 from settings.config.layers import INSTALL_KEYS, LAYER_MODES
+from settings.config.models import output_keys, resource_aliases, resource_names
 from settings.versions import ManifestSource
 
 Loader = Callable[[ManifestSource], list[dict[str, Any]]]
@@ -53,7 +56,8 @@ def deployed_outputs(attempts: int = 20, pause: float = 0.5) -> Mapping[str, Any
     return outputs or {}
 
 
-def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str, Any]:
+def build(cfg: StackConfig, load_manifest: Loader = manifests.load,
+          secret_values: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Registers every layer and returns the stack outputs. A layer the cluster already runs
     (`install.<layer>: false`) is not registered at all; the cluster check stands in for it."""
     waits, install, layers = cfg.waits, cfg.install, cfg.layers
@@ -61,7 +65,7 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str,
     check = ClusterCheck("cluster-check", ClusterCheckArgs(
         mode=cfg.mode, install=install, layers=layers, knative_serving=cfg.versions.knative_serving,
         gateway_api_minimum=release.compat.window("gatewayApi")[0], waits=waits,
-        podspec_affinity=cfg.model.shares_a_node,
+        podspec_affinity=any(m.shares_a_node for m in cfg.models),
     ))
     after = check.ready
     cert_manager = CertManager("cert-manager", CertManagerArgs(
@@ -103,11 +107,11 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str,
         cert_manager=cert_manager.ready, ingress_api=ingress_api, istio=istio_ready, kept_crds=cfg.kept_crds,
         layers=layers, after=after,
     ))
-    model = ModelService(cfg.model.name, ModelServiceArgs(
-        model=cfg.model, mode=cfg.mode, deployment_mode=release.deployment_mode(cfg.mode), domain=cfg.domain,
-        waits=waits, gateway_service=gateway_service, smoke_test=cfg.smoke_test,
-        image_registry=cfg.image_registry, kserve=[*kserve.ready, *istio_ready], after=after,
-    ))
+    secrets = None
+    if cfg.secrets:
+        secrets = pulumi.Output.secret(secret_values) if secret_values is not None else (
+            pulumi.Config().require_secret_object("secrets"))
+    models = model_services(cfg, gateway_service, [*kserve.ready, *istio_ready], after, secrets)
     outputs: dict[str, Any] = {
         "mode": cfg.mode,
         "kserve_version": release.version,
@@ -115,32 +119,84 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load) -> dict[str,
         "kept_crds": list(cfg.kept_crds),
         "installed_layers": [key for key, attr in INSTALL_KEYS.items() if getattr(install, attr)
                              and LAYER_MODES.get(key, cfg.mode) == cfg.mode],
-        "predict_url": model.predict_url,
-        "internal_predict_url": model.internal_predict_url,
-        "gateway_address": model.gateway_address,
         "gateway_service": "/".join(gateway_service),
-        "curl": model.gateway_address.apply(lambda address: curl_command(cfg, model, gateway_service, address)),
     }
-    if model.smoke_test is not None:
-        outputs["smoke_test"] = model.smoke_test.metadata.apply(lambda m: f"passed: job {m.namespace}/{m.name}")
+    address = gateway_address(gateway_service, list(models.values())) if waits and models else None
+    context = pulumi.Config("kubernetes").get("context")
+    entries = {key: model_outputs(service, gateway_service, address, context) for key, service in models.items()}
+    outputs["models"] = entries
+    if address is not None:
+        outputs["gateway_address"] = address
+    if len(entries) == 1:
+        [only] = entries.values()
+        outputs.update({k: only[k] for k in ("predict_url", "internal_predict_url", "curl", "smoke_test") if k in only})
+        outputs.setdefault("gateway_address", None)
     return outputs
+
+
+def model_services(cfg: StackConfig, gateway_service: tuple[str, str], kserve: list[pulumi.Resource],
+                   after: list[pulumi.Resource], secrets: pulumi.Output | None) -> dict[str, ModelService]:
+    """A ModelService per model, keyed as the `models` output is; each waits for the platform and
+    its namespace only, never for another model, so models install side by side."""
+    names, keys = resource_names(cfg.models), output_keys(cfg.models)
+    aliases = resource_aliases(cfg.models, cfg.bare_models)
+    namespaces: dict[str, pulumi.Resource] = {}
+    if created_namespaces(cfg.models):
+        namespaces = dict(ModelNamespaces("model-namespaces", ModelNamespacesArgs(
+            models=cfg.models, after=after)).namespaces)
+    release = cfg.kserve
+    return {
+        keys[(m.namespace, m.name)]: ModelService(names[(m.namespace, m.name)], ModelServiceArgs(
+            model=m, mode=cfg.mode, deployment_mode=release.deployment_mode(cfg.mode), domain=cfg.domain,
+            waits=cfg.waits, gateway_service=gateway_service, smoke_test=cfg.smoke_test,
+            image_registry=cfg.image_registry, kserve=kserve,
+            after=[*after, *([namespaces[m.namespace]] if m.namespace in namespaces else [])], secrets=secrets,
+        ), pulumi.ResourceOptions(aliases=[pulumi.Alias(name=a) for a in aliases[(m.namespace, m.name)]]))
+        for m in cfg.models
+    }
+
+
+def gateway_address(gateway_service: tuple[str, str], models: list[ModelService]) -> pulumi.Output[str | None]:
+    """The gateway Service's load-balancer address, read once every model's InferenceService
+    exists (the ids stay unknown until then, so a first preview does not read a Service that is
+    not there yet)."""
+    ns, svc = gateway_service
+    service = k8s.core.v1.Service.get(
+        "gateway-service", pulumi.Output.all(*[m.inference_service.id for m in models]).apply(lambda _: f"{ns}/{svc}"),
+    )
+
+    def address(status) -> str | None:
+        ingress = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+        return next((i.ip or i.hostname for i in ingress if i.ip or i.hostname), None)
+
+    return service.status.apply(address)
+
+
+def model_outputs(service: ModelService, gateway_service: tuple[str, str], address: pulumi.Output[str | None] | None,
+                  context: str | None) -> dict[str, Any]:
+    """What `tools.predict --model` and a user need of one model."""
+    model = service.model
+    curl = pulumi.Output.from_input(address).apply(
+        lambda a: curl_command(model, service.host, service.predict_url, gateway_service, a, context))
+    out: dict[str, Any] = {
+        "predict_url": service.predict_url,
+        "internal_predict_url": service.internal_predict_url,
+        "host": service.host,
+        "namespace": model.namespace,
+        "protocol": model.protocol,
+        "runtime": model.runtime,
+        "curl": curl,
+    }
+    body = curl_body(model)
+    if body is not None:
+        out["sample_request"] = body
+    if service.openai_url:
+        out["openai_url"] = service.openai_url
+    if service.smoke_test is not None:
+        out["smoke_test"] = service.smoke_test.metadata.apply(lambda m: f"passed: job {m.namespace}/{m.name}")
+    return out
 
 
 VERSION_OUTPUTS = {"kserve": "kserve", "certManager": "cert_manager", "istio": "istio",
                    "gatewayApi": "gateway_api", "knative": "knative", "knativeServing": "knative_serving"}
 """What the next `up` compares its config with (settings/upgrades)."""
-
-
-def curl_command(cfg: StackConfig, model: ModelService, gateway_service: tuple[str, str], address: str | None) -> str:
-    """A ready-to-run call through the gateway, the Host header picking the model's route; through
-    a port-forward when the gateway has no load-balancer address (kind, minikube, bare metal), on
-    the stack's `kubernetes:context`: the cluster the provider deployed to, not kubectl's current one."""
-    body = request_body(cfg.model, SAMPLE)
-    call = f"curl -sS -H 'Host: {model.host}' -H 'Content-Type: application/json' -d '{body}'"
-    if address:
-        return f"{call} {model.predict_url.replace(model.host, address, 1)}"
-    ns, svc = gateway_service
-    context = pulumi.Config("kubernetes").get("context")
-    kubectl = f"kubectl --context {shlex.quote(context)}" if context else "kubectl"
-    local = model.predict_url.replace(model.host, "127.0.0.1:8080", 1)
-    return f"{kubectl} -n {ns} port-forward svc/{svc} 8080:80 & sleep 2; {call} {local}; kill %1"

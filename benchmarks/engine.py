@@ -5,8 +5,14 @@ as in the engine tests): wall time of the first `pulumi preview`, `pulumi up`, t
 `pulumi preview` and `pulumi destroy`. The floor is the same CLI and provider previewing a
 Python program with one ConfigMap. Prints seconds and the ratio to the floor.
 
+With `--models 1 5`, instead: what each model costs a stack that changes nothing. The stack takes
+`kserve-stack:models`, the tutorial model (`path: model`) under 1 name, then under 5 (`model`,
+`model-2`, ...; the first keeps its name, so going to 5 only adds); after the `up` that deploys
+each count, the wall time of a no-change `pulumi preview` and a no-change `pulumi up`
+(both `--expect-no-changes`), and the cost of one more model: (t5 - t1) / 4.
+
     eval "$(bash scripts/toolchain.sh)"
-    .venv/bin/python benchmarks/engine.py [--stacks standard serverless] [--runs 1]
+    .venv/bin/python benchmarks/engine.py [--stacks standard serverless] [--runs 1] [--models 1 5]
 """
 
 from __future__ import annotations
@@ -51,11 +57,46 @@ def measure(engine: Engine, work: Path, stack: str) -> dict[str, float]:
     }
 
 
+def models_config(stack: str, count: int) -> dict:
+    """The stack's config with `kserve-stack:models`: its one model under `count` names."""
+    config = stack_config(stack, "v0.20.0")
+    model = config.pop("kserve-stack:model")
+    names = ["model", *(f"model-{i}" for i in range(2, count + 1))]
+    return {**config, "kserve-stack:models": [{**model, "name": name} for name in names]}
+
+
+def measure_models(engine: Engine, work: Path, stack: str, counts: list[int], runs: int) -> dict[str, list[float]]:
+    """Step → median seconds of its no-change run, one per model count."""
+    project = engine.project(work, stack, models_config(stack, counts[0]))
+    times: dict[str, list[float]] = {"no-change preview": [], "no-change up": []}
+    for count in counts:
+        project.configure(models_config(stack, count))
+        project.up()
+        previews = [project.preview("--expect-no-changes").seconds for _ in range(runs)]
+        ups = [project.pulumi("up", "--yes", "--skip-preview", "--expect-no-changes", "-s", stack).seconds
+               for _ in range(runs)]
+        times["no-change preview"].append(statistics.median(previews))
+        times["no-change up"].append(statistics.median(ups))
+    project.destroy()
+    return times
+
+
+def print_models(stack: str, counts: list[int], times: dict[str, list[float]]) -> None:
+    first, last = counts
+    print(f"{'stack':<12}{'step':<20}{f'{first} model(s)':>12}{f'{last} model(s)':>12}{'per added model':>17}")
+    for step, (t_first, t_last) in times.items():
+        print(f"{stack:<12}{step:<20}{t_first:>12.1f}{t_last:>12.1f}{(t_last - t_first) / (last - first):>17.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--stacks", nargs="+", default=["standard", "serverless"])
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--models", nargs=2, type=int, metavar=("FEW", "MANY"),
+                        help="measure the no-change preview and up with FEW, then MANY models (e.g. 1 5)")
     args = parser.parse_args()
+    if args.models and args.models[0] >= args.models[1]:
+        parser.error("--models: FEW must be less than MANY")
     toolchain = Toolchain.from_env()
     with tempfile.TemporaryDirectory(prefix="kserve-stack-bench-") as tmp:
         root = Path(tmp)
@@ -64,6 +105,12 @@ def main() -> None:
             engine = Engine(toolchain, home, api.kubeconfig, state=root / "state-floor")
             floor = floor_seconds(engine, root / "floor")
             print(f"floor (one-resource preview): {floor:.1f} s")
+            if args.models:
+                for stack in args.stacks:
+                    engine = Engine(toolchain, home, api.kubeconfig, state=root / f"state-{stack}-models")
+                    times = measure_models(engine, root / f"{stack}-models", stack, args.models, args.runs)
+                    print_models(stack, args.models, times)
+                return
             print(f"{'stack':<12}{'step':<20}{'seconds':>9}{'x floor':>9}")
             for stack in args.stacks:
                 runs: dict[str, list[float]] = {}

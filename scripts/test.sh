@@ -14,6 +14,7 @@ if ! command -v busybox >/dev/null; then
 fi
 bash scripts/setup.sh --dev
 bash scripts/model_env.sh >/dev/null
+bash scripts/mlserver_env.sh >/dev/null
 eval "$(bash scripts/toolchain.sh)"
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

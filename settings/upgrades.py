@@ -55,6 +55,8 @@ class Deployed:
     kept_crds: tuple[str, ...] = ()
     installed_layers: tuple[str, ...] = ()
     """The shared layers the stack installed, by their `install` key."""
+    bare_models: tuple[tuple[str, str], ...] = ()
+    """(name, namespace) of each model deployed under its bare name (settings.config.models)."""
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any] | None) -> Deployed:
@@ -70,10 +72,27 @@ class Deployed:
             knative_serving=versions.get("knativeServing"),
             kept_crds=tuple(kept) if isinstance(kept, list | tuple) else (),
             installed_layers=tuple(layers),
+            bare_models=_bare_models(outputs),
         )
 
 
 NEW_STACK = Deployed()
+
+
+def _bare_models(outputs: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """A `models` key without a namespace is a model under its bare name; a stack deployed before
+    `models` had one model, under its bare name, in the namespace of its internal URL
+    (`http://<name>-predictor.<namespace>.svc…`)."""
+    models = outputs.get("models")
+    if isinstance(models, Mapping):
+        return tuple((key, entry["namespace"]) for key, entry in models.items()
+                     if "/" not in key and isinstance(entry, Mapping) and isinstance(entry.get("namespace"), str))
+    url = outputs.get("internal_predict_url")
+    if isinstance(url, str) and "-predictor." in url:
+        host = url.split("://", 1)[-1].split("/", 1)[0]
+        service, _, rest = host.partition(".")
+        return ((service.removesuffix("-predictor"), rest.split(".", 1)[0]),)
+    return ()
 
 
 def kept_crds(deployed: Deployed, kserve: str) -> tuple[str, ...]:

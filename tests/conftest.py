@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from settings import config
+from settings.upgrades import Deployed
 from settings.versions import ManifestSource
 from stack import build
 from tools.graph import RecordingMonitor, Registration, capture
@@ -106,10 +107,21 @@ class Captured:
         return False
 
 
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+"""The key that marks a secret value on the wire (pulumi/sdk rpc.py _special_sig_key)."""
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and SECRET_SIG in value
+
+
 def normalise(value: Any) -> Any:
-    """Whole floats (the wire format's numbers) back to ints, as in the YAML a user would write."""
+    """Whole floats (the wire format's numbers) back to ints, as in the YAML a user would write;
+    secrets unwrapped, as the provider sends them."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if is_secret(value):
+        return normalise(value["value"])
     if isinstance(value, dict):
         return {k: normalise(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -128,6 +140,20 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("serverless", {"model": {"name": "iris", "storageUri": "s3://bucket/iris", "protocol": "v2",
                               "minReplicas": 0, "maxReplicas": 3}, "imageRegistry": "mirror.local:5000"}),
     ("standard", {"readiness": "skip", "versions": {"kserve": "v0.15.2"}}),
+    ("standard", {"model": {}, "secrets": {"hf": "hf_token", "key": "k"}, "models": [
+        {"name": "model", "path": "model"},
+        {"name": "chat", "namespace": "ml", "format": "huggingface", "storageUri": "hf://Qwen/Qwen2.5-0.5B-Instruct",
+         "args": ["--backend=vllm", "--max_model_len=2048"], "hfToken": {"secret": "hf"}, "sharedMemory": "2Gi",
+         "env": {"VLLM_LOGGING_LEVEL": "INFO", "API_KEY": {"secret": "key"}},
+         "resources": {"requests": {"cpu": "2", "memory": "8Gi"},
+                       "limits": {"cpu": "4", "memory": "8Gi", "nvidia.com/gpu": 1}}},
+        {"name": "model", "namespace": "ml", "storageUri": "s3://bucket/model", "protocol": "v2"},
+    ]}),
+    ("serverless", {"model": {}, "secrets": {"hf": "hf_token"}, "models": [
+        {"name": "model", "path": "model", "canaryTrafficPercent": 10},
+        {"name": "chat", "namespace": "ml", "format": "huggingface", "storageUri": "hf://Qwen/Qwen2.5-0.5B-Instruct",
+         "hfToken": {"secret": "hf"}, "minReplicas": 0},
+    ]}),
 ]
 """Config variants that between them make every kind of object the program can create."""
 
@@ -138,11 +164,13 @@ _CAPTURES: dict[str, Captured] = {}
 def _cache_key(stack: str, raw: dict[str, Any]) -> str:
     """The config plus the bytes of a local model, which the program reads."""
     key = json.dumps([stack, raw], sort_keys=True, default=str)
-    path = (raw.get("model") or {}).get("path") if isinstance(raw.get("model"), dict) else None
-    if path:
-        full = Path(path) if Path(path).is_absolute() else PROJECT_DIR / path
-        files = sorted(full.iterdir()) if full.is_dir() else [full] if full.exists() else []
-        key += hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in files if f.is_file())).hexdigest()
+    models = raw.get("models") if isinstance(raw.get("models"), list) else [raw.get("model")]
+    for model in models:
+        path = model.get("path") if isinstance(model, dict) else None
+        if path:
+            full = Path(path) if Path(path).is_absolute() else PROJECT_DIR / path
+            files = sorted(full.iterdir()) if full.is_dir() else [full] if full.exists() else []
+            key += hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in files if f.is_file())).hexdigest()
     return key
 
 
@@ -151,19 +179,20 @@ def run_stack(project_dir: Path) -> Callable[..., Captured]:
     """Runs the real program for a shipped stack file, with config overrides merged on top.
     Captures are shared across tests (the program is deterministic); treat them as read-only."""
 
-    def run(stack: str, **overrides: Any) -> Captured:
+    def run(stack: str, deployed: dict[str, Any] | None = None, **overrides: Any) -> Captured:
+        """`deployed`: the outputs of a previous `up` (upgrades.Deployed reads them)."""
         raw = {**stack_raw(stack), **overrides}
-        key = _cache_key(stack, raw)
+        key = _cache_key(stack, raw) + json.dumps(deployed, sort_keys=True, default=str)
         if key in _CAPTURES:
             return _CAPTURES[key]
-        cfg = config.parse(raw, project_dir)
+        cfg = config.parse(raw, project_dir, Deployed.from_outputs(deployed))
         loaded: list[ManifestSource] = []
 
         def load(source: ManifestSource):
             loaded.append(source)
             return gateway_api_objects()
 
-        monitor = capture(lambda: build(cfg, load_manifest=load), stack=stack)
+        monitor = capture(lambda: build(cfg, load_manifest=load, secret_values=raw.get("secrets")), stack=stack)
         captured = Captured(monitor, cfg)
         captured.loaded_manifests = loaded
         _CAPTURES[key] = captured

@@ -4,19 +4,19 @@ provider uses it), not on whichever context kubectl has current."""
 from __future__ import annotations
 
 import shlex
-from types import SimpleNamespace
 
 import pytest
 
+from components.model_service import curl_command
 from settings import config
-from stack import build, curl_command
+from stack import build
 from tests.conftest import PROJECT_DIR, gateway_api_objects, stack_raw
 from tools.graph import capture
 
 CONTEXT_ENV = "PULUMI_CONFIG_KUBERNETES_CONTEXT"
 """Where the Pulumi SDK finds `kubernetes:context` when no engine set the config."""
-MODEL = SimpleNamespace(host="model-default.example.com",
-                        predict_url="http://model-default.example.com/v1/models/model:predict")
+HOST = "model-default.example.com"
+PREDICT_URL = "http://model-default.example.com/v1/models/model:predict"
 GATEWAY = ("kserve", "kserve-ingress-gateway-istio")
 
 
@@ -29,23 +29,20 @@ def port_forward(curl: str) -> list[str]:
     return shlex.split(curl.split(" & ", 1)[0])
 
 
-def test_port_forward_on_the_stack_context(cfg, monkeypatch):
-    monkeypatch.setenv(CONTEXT_ENV, "kind-kserve stack")
-    curl = curl_command(cfg, MODEL, GATEWAY, None)
+def test_port_forward_on_the_stack_context(cfg):
+    curl = curl_command(cfg.models[0], HOST, PREDICT_URL, GATEWAY, None, "kind-kserve stack")
     assert port_forward(curl) == ["kubectl", "--context", "kind-kserve stack", "-n", "kserve", "port-forward",
                                   "svc/kserve-ingress-gateway-istio", "8080:80"]
     assert "-H 'Host: model-default.example.com'" in curl and "http://127.0.0.1:8080/v1/models/model:predict" in curl
 
 
-def test_without_a_context_kubectl_keeps_its_own(cfg, monkeypatch):
-    monkeypatch.delenv(CONTEXT_ENV, raising=False)
-    assert port_forward(curl_command(cfg, MODEL, GATEWAY, None)) == [
+def test_without_a_context_kubectl_keeps_its_own(cfg):
+    assert port_forward(curl_command(cfg.models[0], HOST, PREDICT_URL, GATEWAY, None, None)) == [
         "kubectl", "-n", "kserve", "port-forward", "svc/kserve-ingress-gateway-istio", "8080:80"]
 
 
-def test_a_load_balancer_address_needs_no_kubectl(cfg, monkeypatch):
-    monkeypatch.setenv(CONTEXT_ENV, "kind-kserve")
-    curl = curl_command(cfg, MODEL, GATEWAY, "192.0.2.10")
+def test_a_load_balancer_address_needs_no_kubectl(cfg):
+    curl = curl_command(cfg.models[0], HOST, PREDICT_URL, GATEWAY, "192.0.2.10", "kind-kserve")
     assert "kubectl" not in curl and curl.endswith(" http://192.0.2.10/v1/models/model:predict")
 
 

@@ -115,9 +115,8 @@ def capture(program: Callable[[], Any], stack: str = "test", preview: bool = Tru
 
 
 def _resolve(value: Any) -> Any:
-    if isinstance(value, pulumi.Output):
-        return _sync_await(value.future())
-    return value
+    """An output's value, with the outputs nested in it (as `pulumi.export` resolves them)."""
+    return _sync_await(pulumi.Output.from_input(value).future())
 
 
 def layer_edges(regs: dict[str, Registration]) -> set[tuple[str, str]]:

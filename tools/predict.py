@@ -1,8 +1,15 @@
-"""Call the served model and print each word with its label.
+"""Call a served model: the tutorial's words, a JSON body, or a model directory's sample.
 
     python -m tools.predict --stack standard                 # URL and gateway from the stack outputs
+    python -m tools.predict --stack standard --model NAME    # one of the stack's `models`
     python -m tools.predict --url URL --host HOST [WORDS...] # e.g. through kubectl port-forward
     python -m tools.predict ... --expect 1,0,2               # exit 1 unless the answer matches
+    python -m tools.predict ... --request body.json          # a V1 or V2 body, sent as is
+    python -m tools.predict ... --sample samples/xgboost --expect   # DIR/metadata.json's sample
+
+Words print one per line with their label; any other body prints its answer's predictions (V1)
+or its first output's data (V2) as one JSON list. With --model, the body is the model's
+`sample_request` unless words, --request or --sample say otherwise.
 
 With --stack and no load-balancer address (kind, minikube, bare metal) the model's host does not
 resolve, so it port-forwards to the gateway Service itself, on the stack's cluster (its
@@ -53,6 +60,19 @@ class Target:
     """`<namespace>/<name>`: set when the request must go through a port-forward to this Service."""
     kubernetes: tuple[tuple[str, str], ...] = ()
     """The stack's `kubernetes:*` config, so that kubectl reaches the cluster the provider deployed to."""
+    protocol: str | None = None
+    sample_request: str | None = None
+    """The JSON body the stack's `models` entry offers, taken when --model names it."""
+
+
+@dataclass(frozen=True)
+class Request:
+    body: dict
+    protocol: str
+    words: list[str] | None = None
+    """Set when the body was made from words, which then print with their labels."""
+    predictions: list | None = None
+    """What --sample's metadata promises, for a bare --expect."""
 
 
 def run_pulumi(args: list[str], stack: str) -> subprocess.CompletedProcess:
@@ -94,20 +114,42 @@ def kubernetes_config(stack: str) -> dict[str, str]:
     return found
 
 
-def stack_target(stack: str) -> Target:
+def model_entry(outputs: dict, stack: str, name: str | None) -> dict:
+    """The `models` entry to call. Without --model only a stack of one model has an answer; a stack
+    deployed before the `models` output has its one model's URL at the top level."""
+    models = outputs.get("models") or {}
+    known = ", ".join(sorted(models))
+    if name is not None:
+        if name not in models:
+            raise PredictError(f"stack {stack} has no model {name!r}; its models: {known or 'none'}")
+        return models[name]
+    if len(models) > 1:
+        raise PredictError(f"stack {stack} serves {len(models)} models; pass --model with one of: {known}")
+    return next(iter(models.values()), outputs)
+
+
+def stack_target(stack: str, model: str | None = None) -> Target:
     """Where to send the request, from `pulumi stack output` (and config, for a port-forward)."""
     outputs = pulumi_json(["stack", "output"], stack)
-    predict_url = outputs.get("predict_url")
+    entry = model_entry(outputs, stack, model)
+    if entry.get("openai_url"):
+        raise PredictError(f"that model is an LLM, which answers OpenAI's API at {entry['openai_url']}, "
+                           "not predictions; its `curl` output calls it")
+    predict_url = entry.get("predict_url")
     if not predict_url:
         raise PredictError(f"stack {stack} has no predict_url output; has `pulumi up -s {stack}` run?")
     parsed = urllib.parse.urlsplit(predict_url)
+    host = entry.get("host") or parsed.netloc
+    protocol = entry.get("protocol")
+    sample = entry.get("sample_request") if model is not None else None
     address = outputs.get("gateway_address")
     if address:
-        return Target(urllib.parse.urlunsplit((parsed.scheme, address, parsed.path, "", "")), parsed.netloc)
+        return Target(urllib.parse.urlunsplit((parsed.scheme, address, parsed.path, "", "")), host,
+                      protocol=protocol, sample_request=sample)
     service = outputs.get("gateway_service") or GATEWAY_SERVICES.get(outputs.get("mode", ""))
     if not service:
         raise PredictError(f"stack {stack} has no gateway_address, gateway_service or mode output")
-    return Target(predict_url, parsed.netloc, service, tuple(sorted(kubernetes_config(stack).items())))
+    return Target(predict_url, host, service, tuple(sorted(kubernetes_config(stack).items())), protocol, sample)
 
 
 @contextlib.contextmanager
@@ -199,18 +241,17 @@ def predictions(body: dict, protocol: str) -> list:
     return list(body["predictions"])
 
 
-def predict(url: str, host: str | None, words: list[str], protocol: str = "v1", timeout: float = 30) -> list:
+def send(url: str, host: str | None, body: dict, protocol: str, timeout: float = 30) -> list:
     headers = {"Content-Type": "application/json"}
     if host:
         headers["Host"] = host
-    request = urllib.request.Request(url, data=json.dumps(request_body(words, protocol)).encode(),
-                                     headers=headers, method="POST")
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
     # A loopback URL is a port-forward: no HTTP(S)_PROXY in the way.
     loopback = urllib.parse.urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
     opener = urllib.request.build_opener(*([urllib.request.ProxyHandler({})] if loopback else []))
     try:
         with opener.open(request, timeout=timeout) as response:
-            body = json.loads(response.read())
+            answer = json.loads(response.read())
     except urllib.error.HTTPError as err:
         raise PredictError(f"{url} answered {err.code}: {err.read().decode(errors='replace')[:500]}") from err
     except (urllib.error.URLError, OSError) as err:
@@ -219,18 +260,78 @@ def predict(url: str, host: str | None, words: list[str], protocol: str = "v1", 
     except json.JSONDecodeError as err:
         raise PredictError(f"{url} did not answer JSON: {err}") from err
     try:
-        return predictions(body, protocol)
+        return predictions(answer, protocol)
     except (KeyError, IndexError, TypeError) as err:
-        raise PredictError(f"{url} answered without predictions: {json.dumps(body)[:500]}") from err
+        raise PredictError(f"{url} answered without predictions: {json.dumps(answer)[:500]}") from err
 
 
-def call(target: Target, words: list[str], protocol: str, timeout: float) -> list:
+def call(target: Target, request: Request, timeout: float) -> list:
     if not target.gateway_service:
-        return predict(target.url, target.host, words, protocol, timeout)
+        return send(target.url, target.host, request.body, request.protocol, timeout)
     with port_forward(target.gateway_service, dict(target.kubernetes), timeout) as port:
         parsed = urllib.parse.urlsplit(target.url)
         local = urllib.parse.urlunsplit(("http", f"127.0.0.1:{port}", parsed.path, parsed.query, ""))
-        return predict(local, target.host, words, protocol, timeout)
+        return send(local, target.host, request.body, request.protocol, timeout)
+
+
+def read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_text())
+    except OSError as err:
+        raise PredictError(f"cannot read {what} {path}: {err.strerror}") from err
+    except json.JSONDecodeError as err:
+        raise PredictError(f"{what} {path} is not JSON: {err}") from err
+
+
+def body_request(body, source: str, protocol: str | None = None, expected: list | None = None) -> Request:
+    """A body says its own protocol: V2 has `inputs`."""
+    if not isinstance(body, dict):
+        raise PredictError(f"{source} is not a JSON object")
+    return Request(body, protocol or ("v2" if "inputs" in body else "v1"), predictions=expected)
+
+
+def sample_request(model_dir: Path, protocol: str | None) -> Request:
+    """`sample.request` of DIR/metadata.json; the tutorial's model/ has `sample.instances` (V1) instead."""
+    metadata = read_json(model_dir / "metadata.json", "model metadata")
+    sample = (metadata.get("sample") if isinstance(metadata, dict) else None) or {}
+    body = sample.get("request")
+    if body is None and "instances" in sample:
+        body = {"instances": sample["instances"]}
+    if body is None:
+        raise PredictError(f"{model_dir / 'metadata.json'} has no sample.request")
+    return body_request(body, f"{model_dir}'s sample.request", protocol or sample.get("protocol"),
+                        sample.get("predictions"))
+
+
+def choose_request(args: argparse.Namespace, target: Target) -> Request:
+    if args.request:
+        return body_request(read_json(args.request, "request"), str(args.request), args.protocol)
+    if args.sample:
+        return sample_request(args.sample, args.protocol)
+    if not args.words and target.sample_request:
+        try:
+            body = json.loads(target.sample_request)
+        except json.JSONDecodeError as err:
+            raise PredictError(f"the stack's sample_request is not JSON: {err}") from err
+        return body_request(body, "the stack's sample_request", args.protocol)
+    words = args.words or SAMPLE
+    protocol = args.protocol or target.protocol or "v1"
+    if protocol not in ("v1", "v2"):
+        raise PredictError(f"the model speaks {protocol!r}; tools.predict speaks v1 and v2")
+    return Request(request_body(words, protocol), protocol, words=words)
+
+
+def matches(result: list, expected: list[str]) -> bool:
+    """`--expect 1,0,2` matches [1, 0, 2] and also a regression's [1.0, 0.0, 2.0]."""
+    def same(value, text: str) -> bool:
+        if str(value) == text:
+            return True
+        try:
+            return not isinstance(value, str) and float(text) == value
+        except ValueError:
+            return False
+
+    return len(result) == len(expected) and all(same(v, e) for v, e in zip(result, expected, strict=True))
 
 
 def labels() -> dict[str, str]:
@@ -241,29 +342,54 @@ def labels() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Call the served model and print each word with its label.")
-    parser.add_argument("words", nargs="*", default=SAMPLE, help=f"words to classify (default: {' '.join(SAMPLE)})")
+    parser = argparse.ArgumentParser(description="Call a served model: the tutorial's words, a JSON body, "
+                                                 "or a model directory's sample.")
+    parser.add_argument("words", nargs="*", help=f"words to classify (default: {' '.join(SAMPLE)})")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--stack", help="read predict_url and the gateway from this stack's outputs; without a "
                                         "gateway_address, port-forward to the gateway Service")
     target.add_argument("--url", help="the predict URL to POST to")
+    parser.add_argument("--model", help="with --stack: the key of the model to call in its `models` output")
     parser.add_argument("--host", help="Host header (the InferenceService host) when --url is the gateway")
-    parser.add_argument("--protocol", choices=("v1", "v2"), default="v1")
-    parser.add_argument("--expect", help="comma-separated predictions; exit 1 when the answer differs")
+    parser.add_argument("--protocol", choices=("v1", "v2"),
+                        help="how to send words and read the answer (default: the model's, else v1)")
+    body = parser.add_mutually_exclusive_group()
+    body.add_argument("--request", type=Path, metavar="FILE", help="a JSON request body, sent as is")
+    body.add_argument("--sample", type=Path, metavar="DIR",
+                      help="send the sample of DIR/metadata.json (sample.request)")
+    parser.add_argument("--expect", nargs="?", const=True, metavar="LIST",
+                        help="comma-separated predictions, or with --sample and no value its sample.predictions; "
+                             "exit 1 when the answer differs")
     parser.add_argument("--timeout", type=float, default=30)
     args = parser.parse_args(argv)
+    if args.model is not None and not args.stack:
+        parser.error("--model needs --stack")
+    if args.words and (args.request or args.sample):
+        parser.error("words and --request/--sample: give one of them")
+    if args.expect is True and not args.sample:
+        parser.error("--expect without a value compares with --sample's predictions; give --sample or a list")
     try:
-        where = stack_target(args.stack) if args.stack else Target(args.url, args.host)
-        result = call(where, args.words, args.protocol, args.timeout)
+        where = stack_target(args.stack, args.model) if args.stack else Target(args.url, args.host)
+        request = choose_request(args, where)
+        if args.expect is True and request.predictions is None:
+            raise PredictError(f"{args.sample / 'metadata.json'} has no sample.predictions")
+        result = call(where, request, args.timeout)
     except PredictError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    names = labels()
-    for word, label in zip(args.words, result, strict=False):
-        print(f"{word}\t{label}\t{names.get(str(label), '')}".rstrip())
-    if args.expect is not None:
+    if request.words is not None:
+        names = labels()
+        for word, label in zip(request.words, result, strict=False):
+            print(f"{word}\t{label}\t{names.get(str(label), '')}".rstrip())
+    else:
+        print(json.dumps(result))
+    if args.expect is True and result != request.predictions:
+        print(f"error: expected predictions {json.dumps(request.predictions)}, got {json.dumps(result)}",
+              file=sys.stderr)
+        return 1
+    if isinstance(args.expect, str):
         expected = [p.strip() for p in args.expect.split(",")]
-        if [str(p) for p in result] != expected:
+        if not matches(result, expected):
             print(f"error: expected predictions [{', '.join(expected)}], got {result}", file=sys.stderr)
             return 1
     return 0

@@ -9,6 +9,7 @@ config key, the bad value and what is allowed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,20 +35,20 @@ from settings.config.layers import (
 )
 from settings.config.models import (
     CONFIGMAP_LIMIT,
-    FORMATS,
     MODEL_KEYS,
+    EnvVar,
     ImageSource,
     ModelConfig,
     ModelSource,
     PathSource,
     StorageConfig,
     UriSource,
-    read_model,
+    read_models,
 )
 from settings.config.reader import PROJECT, ConfigError, Reader, canonical_quantity, dns_subdomain, parse_quantity
 
 __all__ = [
-    "CONFIGMAP_LIMIT", "FORMATS", "MODEL_KEYS", "PROJECT", "TOP_LEVEL_KEYS", "ConfigError", "GatewayConfig",
+    "CONFIGMAP_LIMIT", "MODEL_KEYS", "EnvVar", "PROJECT", "TOP_LEVEL_KEYS", "ConfigError", "GatewayConfig",
     "ImageSource", "Install", "Layers", "ModelConfig", "ModelSource", "PathSource", "Profile", "ServiceType",
     "StackConfig", "StorageConfig", "TlsIssuer", "UriSource", "Versions", "canonical_quantity", "decode",
     "from_stack_file", "parse", "parse_quantity",
@@ -68,13 +69,17 @@ class StackConfig:
     charts: dict[str, v.ChartSource]
     gateway_api_crds: v.ManifestSource
     gateway: GatewayConfig
-    model: ModelConfig
+    models: tuple[ModelConfig, ...]
     install: Install = Install()
     layers: Layers = Layers()
     profile: Profile = "default"
     project_dir: Path = field(default=Path("."), compare=False)
     kept_crds: tuple[str, ...] = ()
     """CRDs an earlier KServe release of this stack installed that this one no longer ships."""
+    secrets: tuple[str, ...] = ()
+    """The entries of `kserve-stack:secrets` (their values stay with Pulumi, as secrets)."""
+    bare_models: tuple[tuple[str, str], ...] = ()
+    """(name, namespace) of each model the previous `up` deployed under its bare name."""
 
     @property
     def kserve(self) -> v.KServeRelease:
@@ -87,14 +92,37 @@ class StackConfig:
 
 TOP_LEVEL_KEYS = {
     "mode", "domain", "readiness", "smokeTest", "imageRegistry", "versions", "sources", "gateway", "model",
-    "install", "layers", "profile",
+    "models", "secrets", "install", "layers", "profile",
 }
+UNDECLARED_KEYS = frozenset({"models", "secrets"})
+"""Keys Pulumi.yaml leaves out: Pulumi requires a declared key that has no default, and a
+default would hide whether the stack gave `models` at all (`model` is then the one model)."""
+SECRET_KEYS = frozenset({"secrets"})
+"""Keys whose values must be Pulumi secrets (`pulumi config set --secret`)."""
+
+
+def read_secrets(r: Reader, raw: Any, secret: bool) -> frozenset[str]:
+    """Only the entries' names: their values reach the cluster as Pulumi secrets (stack.py)."""
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, Mapping) or not all(isinstance(k, str) for k in raw):
+        r.fail("secrets", "[secret]", "expected an object of NAME: value, set with "
+               "`pulumi config set --secret --path 'secrets.NAME' VALUE`")
+        return frozenset()
+    if not secret:
+        r.fail("secrets", sorted(raw), "its values are stored in clear in the stack file: set each with "
+               "`pulumi config set --secret --path 'secrets.NAME' VALUE`")
+    for name in raw:
+        if not re.match(r"^[A-Za-z][A-Za-z0-9_-]*$", name):
+            r.fail(f"secrets.{name}", "[secret]", "expected a name of letters, digits, '-' and '_'")
+    return frozenset(raw)
 
 
 def parse(raw: Mapping[str, Any], project_dir: Path = Path("."),
-          deployed: upgrades.Deployed = upgrades.NEW_STACK) -> StackConfig:
+          deployed: upgrades.Deployed = upgrades.NEW_STACK, secret_keys: frozenset[str] = SECRET_KEYS) -> StackConfig:
     """Validate raw config values (keys without the `kserve-stack:` prefix), and, on a deployed
-    stack, that they can replace what the previous `up` installed."""
+    stack, that they can replace what the previous `up` installed. `secret_keys` are the keys
+    Pulumi holds as secrets."""
     r = Reader()
     for unknown in sorted(set(raw) - TOP_LEVEL_KEYS):
         r.fail(unknown, raw[unknown], f"unknown key; known keys: {', '.join(sorted(TOP_LEVEL_KEYS))}")
@@ -141,16 +169,31 @@ def parse(raw: Mapping[str, Any], project_dir: Path = Path("."),
         r.fail("layers.istio", raw.get("layers", {}).get("istio"),
                "the stack's own Knative routes through istio-system/istio-ingressgateway; "
                "another place needs install.knative: false (a Knative configured for it)")
+    secrets = read_secrets(r, raw.get("secrets"), "secrets" in secret_keys)
+    for key in sorted(secret_keys - SECRET_KEYS):
+        r.fail(key, "[secret]", "the stack's outputs are built from it, so it cannot hold a secret: keep the "
+               "value in kserve-stack:secrets and refer to it with {secret: NAME}")
     config = StackConfig(
         mode=mode, domain=domain, readiness=readiness, smoke_test=smoke_test, image_registry=registry,
         versions=versions, charts=charts, gateway_api_crds=manifest, gateway=read_gateway(r, raw.get("gateway")),
-        model=read_model(r, raw.get("model"), mode, project_dir), project_dir=project_dir,
+        models=read_models(r, raw, mode, project_dir, _known_release(versions.kserve), secrets),
+        project_dir=project_dir, secrets=tuple(sorted(secrets)),
         install=install, layers=layers, profile=read_profile(r, raw.get("profile")),
         kept_crds=upgrades.kept_crds(deployed, versions.kserve) if not r.problems else (),
+        bare_models=deployed.bare_models,
     )
     if r.problems:
         raise ConfigError(r.problems)
     return config
+
+
+def _known_release(kserve: str) -> str:
+    """The release whose runtimes the models are checked against: an unsupported one is already
+    reported (versions.kserve), and the models are still checked against the default."""
+    try:
+        return v.kserve_release(kserve).version
+    except ValueError:
+        return v.DEFAULT_KSERVE
 
 
 def decode(values: Mapping[str, str]) -> dict[str, Any]:
@@ -170,4 +213,12 @@ def from_stack_file(path: Path) -> StackConfig:
 
     doc = yaml.safe_load(path.read_text()) or {}
     raw = {k.split(":", 1)[1]: val for k, val in (doc.get("config") or {}).items() if k.startswith(f"{PROJECT}:")}
-    return parse(raw, path.parent)
+    secret = frozenset(k for k, val in raw.items() if _holds_secure(val))
+    return parse(raw, path.parent, secret_keys=secret)
+
+
+def _holds_secure(value: Any) -> bool:
+    """A stack file keeps a secret as `{secure: <ciphertext>}`, at any depth (`--path`)."""
+    if isinstance(value, Mapping):
+        return set(value) == {"secure"} or any(_holds_secure(v) for v in value.values())
+    return isinstance(value, list) and any(_holds_secure(v) for v in value)

@@ -90,7 +90,7 @@ def test_standard_serving_gate_waits_for_a_ready_pod_of_the_new_version_alone(ru
     assert observe(resources={"limits": {"cpu": "2", "memory": "1Gi"}})[2] != labels
     (model_dir / "model.joblib").write_bytes(b"weights-v2")
     assert observe()[2] != labels, "a new model is a new version"
-    assert [r.name for r in run_stack("serverless").of_type("core/v1:Service")] == ["model-gateway-service"]
+    assert [r.name for r in run_stack("serverless").of_type("core/v1:Service")] == ["gateway-service"]
 
 
 def test_jobs_are_replaced_when_they_failed_once(run_stack):
@@ -121,14 +121,22 @@ def test_outputs(run_stack, stack, predict_url):
 def test_gateway_service_read_per_mode(run_stack):
     std = [r for r in run_stack("standard").of_type("core/v1:Service") if r.read]
     srv = [r for r in run_stack("serverless").of_type("core/v1:Service") if r.read]
-    assert [r.name for r in std + srv] == ["model-gateway-service", "model-gateway-service"]
+    assert [r.name for r in std + srv] == ["gateway-service", "gateway-service"]
 
 
-def test_v2_protocol_keeps_the_sklearn_runtime(run_stack, model_dir):
+def test_v2_protocol_picks_what_kserve_picks_unless_a_runtime_is_named(run_stack, model_dir):
+    """MLServer serves sklearn over v2 at priority 2 (the sklearn server at 1); the choice is
+    written into the InferenceService, with the model class MLServer loads it with."""
     run = run_stack("standard", model=model(path=str(model_dir), protocol="v2"))
-    m = run.one("InferenceService").inputs["spec"]["predictor"]["model"]
-    assert m["protocolVersion"] == "v2" and m["runtime"] == "kserve-sklearnserver"
+    isvc = run.one("InferenceService").inputs
+    m = isvc["spec"]["predictor"]["model"]
+    assert m["protocolVersion"] == "v2" and m["runtime"] == "kserve-mlserver"
+    assert isvc["metadata"]["labels"] == {"modelClass": "mlserver_sklearn.SKLearnModel"}
     assert run.outputs["predict_url"] == "http://model-default.example.com/v2/models/model/infer"
+    kept = run_stack("standard", model=model(path=str(model_dir), protocol="v2", runtime="kserve-sklearnserver"))
+    isvc = kept.one("InferenceService").inputs
+    assert isvc["spec"]["predictor"]["model"]["runtime"] == "kserve-sklearnserver"
+    assert "labels" not in isvc["metadata"]
 
 
 def test_path_source_copies_files_through_a_configmap(run_stack, model_dir):
@@ -243,14 +251,17 @@ def test_host_path_volume_is_explicit(run_stack, model_dir):
 
 def test_existing_namespace_is_left_alone(run_stack, model_dir):
     run = run_stack("standard", model=model(namespace="team-a", path=str(model_dir), createNamespace=False))
-    assert not [r for r in run.of_type("core/v1:Namespace") if r.name == "model-namespace"]
+    assert not [r for r in run.of_type("core/v1:Namespace") if "ModelNamespaces" in r.urn]
     assert run.one("InferenceService").inputs["metadata"]["namespace"] == "team-a"
 
 
 def test_other_namespace_is_created(run_stack, model_dir):
     run = run_stack("standard", model=model(name="iris", namespace="ml", path=str(model_dir)))
-    ns = [r for r in run.of_type("core/v1:Namespace") if r.name == "iris-namespace"]
+    ns = [r for r in run.of_type("core/v1:Namespace") if r.name == "model-namespaces-ml"]
     assert ns and ns[0].inputs["metadata"]["name"] == "ml"
+    [(alias, parent)] = ns[0].aliases
+    assert alias == "iris-namespace" and parent.endswith("::kserve-stack:layers:ModelService::iris"), \
+        "a one-model stack made its namespace as <model>-namespace under its ModelService: carried over, not deleted"
     assert run.outputs["predict_url"] == "http://iris-ml.example.com/v1/models/iris:predict"
     assert run.waits_for(run.named("iris-claim"), ns[0])
 
@@ -261,7 +272,7 @@ def test_v2_curl_sends_a_bytes_tensor(run_stack, model_dir):
     curl = run_stack("standard", model=model(path=str(model_dir), protocol="v2")).outputs["curl"]
     body = json.loads(curl.split("-d '", 1)[1].split("'", 1)[0])
     assert body["inputs"][0]["datatype"] == "BYTES"
-    assert body["inputs"][0]["data"] == ["sparrow", "elephant", "sunflower"]
+    assert body["inputs"][0]["data"] == ["a", "b"], "the model's own sample, as the smoke test sends it"
 
 
 def pod_template(job) -> dict:
@@ -332,3 +343,17 @@ def test_jobs_opt_out_of_the_istio_sidecar(run_stack, job):
     metadata = pod_template(run_stack("standard").named(job))["metadata"]
     assert metadata["labels"]["sidecar.istio.io/inject"] == "false"
     assert metadata["annotations"] == {"sidecar.istio.io/inject": "false"}
+
+
+def test_a_model_keeps_its_resources_when_another_namespace_takes_its_name(run_stack, model_dir):
+    """The one model was `model`; with a second `model` in another namespace both are named by
+    namespace, and the deployed one's alias to `model` moves its resources instead of replacing
+    them (the children follow their parent's alias)."""
+    run = run_stack("standard", model={}, models=[
+        model(namespace="ml", storageUri="s3://bucket/model"), model(path=str(model_dir))],
+        deployed={"internal_predict_url": "http://model-predictor.default.svc.cluster.local/v1/models/model:predict"})
+    services = {r.name: r for r in run.of_type("ModelService")}
+    assert set(services) == {"default.model", "ml.model"}
+    assert [name for name, _ in services["default.model"].aliases] == ["model"]
+    assert not services["ml.model"].aliases, "only one resource may claim an alias"
+    assert {r.inputs["metadata"]["namespace"] for r in run.of_type("InferenceService")} == {"default", "ml"}

@@ -26,7 +26,8 @@ from typing import Any
 import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-PROGRAM_FILES = ("__main__.py", "stack.py", "components", "settings", "model", "Pulumi.yaml", "requirements.txt")
+PROGRAM_FILES = ("__main__.py", "stack.py", "components", "settings", "model", "samples", "Pulumi.yaml",
+                 "requirements.txt")
 """What `pulumi up` needs from the repository: the program, its data and its project file."""
 
 

@@ -220,7 +220,7 @@ def test_up_waits_for_every_gate_in_order(mode, kwok_cluster, pulumi_engine, tmp
             check_a_version_that_never_serves(project, kwok_cluster)
             check_an_interrupted_up_converges(project, kwok_cluster)
         else:
-            check_gate_that_never_opens(project, controllers, kwok_cluster)
+            check_several_models(project, controllers, kwok_cluster)
 
 
 ISTIOD_WEBHOOKS = ("istio-validator-istio-system", "istiod-default-validator")
@@ -346,27 +346,109 @@ def check_a_version_that_never_serves(project: Project, cluster: LocalApiServer)
     assert old, "the old version keeps serving"
 
 
-def check_gate_that_never_opens(project: Project, controllers: UpstreamControllers, cluster: LocalApiServer) -> None:
-    """A model that never turns Ready: `up` fails once `model.readyTimeoutSeconds` has passed
-    since the InferenceService was created, naming it and the condition it waited for."""
-    timeout = 30
+def set_models(project: Project, *models: dict) -> None:
+    """The stack publishes `models` instead of its one `model`."""
     stack_file = project.dir / f"Pulumi.{project.stack}.yaml"
     stack = yaml.safe_load(stack_file.read_text())
-    model = stack["config"]["kserve-stack:model"]
-    stack["config"]["kserve-stack:model"] = {**model, "name": "broken", "readyTimeoutSeconds": timeout}
+    config = stack["config"]
+    config["kserve-stack:models"] = list(models)
+    config.pop("kserve-stack:model", None)
     stack_file.write_text(yaml.safe_dump(stack, sort_keys=False))
-    controllers.never_ready = frozenset({"InferenceService default/broken"})
 
+
+def isvc_uids(api) -> dict[str, str]:
+    from kubernetes import client
+
+    items = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        "serving.kserve.io", "v1beta1", "default", "inferenceservices")["items"]
+    return {i["metadata"]["name"]: i["metadata"]["uid"] for i in items}
+
+
+def model_objects(api, name: str) -> list[str]:
+    """What a model leaves in the cluster: its InferenceService, claim, volume, files and Jobs."""
+    from kubernetes import client
+
+    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+    found = [f"InferenceService {n}" for n in isvc_uids(api) if n == name]
+    found += [f"PersistentVolumeClaim {c.metadata.name}" for c in core.list_namespaced_persistent_volume_claim(
+        "default").items if c.metadata.name == f"{name}-model-store"]
+    found += [f"PersistentVolume {v.metadata.name}" for v in core.list_persistent_volume().items
+              if v.metadata.name == f"default-{name}-model-store"]
+    found += [f"ConfigMap {c.metadata.name}" for c in core.list_namespaced_config_map("default").items
+              if c.metadata.name == f"{name}-model-files"]
+    found += [f"Job {j.metadata.name}" for j in batch.list_namespaced_job("default").items
+              if j.metadata.name.startswith((f"{name}-model-copy-", f"{name}-smoke-test-"))]
+    return found
+
+
+def check_several_models(project: Project, controllers: UpstreamControllers, cluster: LocalApiServer) -> None:
+    """Several models in one stack, day two included. The one `model` becomes the first of three
+    `models` (moved, not replaced); each InferenceService comes after its own copy Job and waits
+    for no other model, and `up` returns once all three are Ready. A model that never turns
+    Ready fails `up` once its `readyTimeoutSeconds` have passed, naming it, while a model added
+    beside it still turns Ready and passes its smoke test. Removing models from the list removes
+    their objects and nothing of the others."""
+    api = cluster.client()
+    stack = yaml.safe_load((project.dir / f"Pulumi.{project.stack}.yaml").read_text())["config"]
+    first = stack["kserve-stack:model"]
+    storage = first["storage"]
+    second = {"name": "second", "format": "xgboost", "protocol": "v2", "path": "samples/xgboost",
+              "storage": storage}
+    third = {"name": "third", "format": "lightgbm", "protocol": "v2", "path": "samples/lightgbm",
+             "storage": storage}
+    before = isvc_uids(api)
+    set_models(project, first, second, third)
+    project.up()
+    returned = datetime.datetime.now(datetime.UTC)
+    assert isvc_uids(api)["model"] == before["model"], "the one model became the first of several: kept"
+    audit = AuditLog(cluster.audit())
+    deps = {r["urn"].rsplit("::", 1)[-1]: {d.rsplit("::", 1)[-1] for d in r.get("dependencies") or []}
+            for r in project.state()}
+    for name in ("second", "third"):
+        [copy] = [j for j in model_objects(api, name) if j.startswith(f"Job {name}-model-copy-")]
+        copied = audit.condition_set("jobs", copy.split()[1], "default", "Complete")
+        assert copied < audit.created("inferenceservices", name, "default"), f"{name} came before its files"
+        assert audit.condition_set("inferenceservices", name, "default", "Ready") < returned
+        others = {f"{o}-{r}" for o in ("model", "second", "third") if o != name for r in ("copy", "isvc")}
+        assert f"{name}-copy" in deps[f"{name}-isvc"] and not deps[f"{name}-isvc"] & others
+    outputs = project.outputs()
+    assert {k: v["smoke_test"].split(" ")[-1].rsplit("-", 1)[0] for k, v in outputs["models"].items()} == {
+        n: f"default/{n}-smoke-test" for n in ("model", "second", "third")}
+    assert "predict_url" not in outputs, "with several models, each has its URLs under `models`"
+    project.preview("--expect-no-changes", "--diff")
+
+    timeout = 30
+    broken = {**first, "name": "broken", "readyTimeoutSeconds": timeout}
+    fourth = {**first, "name": "fourth"}
+    controllers.never_ready = frozenset({"InferenceService default/broken"})
+    set_models(project, first, second, third, broken, fourth)
     run = project.pulumi("up", "--yes", "--skip-preview", "-s", project.stack, check=False)
     returned = datetime.datetime.now(datetime.UTC)
     output = run.stdout + run.stderr
     assert run.returncode != 0, "up succeeded although the InferenceService never turned Ready"
-    waited = (returned - AuditLog(cluster.audit()).created("inferenceservices", "broken", "default")).total_seconds()
+    audit = AuditLog(cluster.audit())
+    waited = (returned - audit.created("inferenceservices", "broken", "default")).total_seconds()
     assert timeout <= waited < timeout + 60, f"up gave up {waited:.0f} s after creating the InferenceService"
     lines = [line for line in output.splitlines() if "broken-isvc" in line and "InferenceService" in line]
     assert any("timed out waiting for the condition" in line for line in lines), "\n".join(lines[-20:])
     assert any("Resource has condition Ready=False (want True)" in line for line in lines), "\n".join(lines[-20:])
     assert controllers.written("InferenceService default/broken") is None
+    failed = [line for line in output.splitlines() if "error" in line.lower() and "fourth" in line]
+    assert not failed, failed
+    assert audit.condition_set("inferenceservices", "fourth", "default", "Ready") < returned
+    [smoke] = [j for j in model_objects(api, "fourth") if j.startswith("Job fourth-smoke-test-")]
+    assert audit.condition_set("jobs", smoke.split()[1], "default", "Complete") < returned, \
+        "one model that never turns Ready holds back no other"
+
+    kept = {n: u for n, u in isvc_uids(api).items() if n in ("model", "second", "fourth")}
+    controllers.never_ready = frozenset()
+    set_models(project, first, second, fourth)
+    project.up()
+    for name in ("third", "broken"):
+        assert not model_objects(api, name), f"{name} left behind: {model_objects(api, name)}"
+    assert {n: u for n, u in isvc_uids(api).items() if n in kept} == kept
+    assert set(project.outputs()["models"]) == {"model", "second", "fourth"}
+    project.preview("--expect-no-changes", "--diff")
 
 
 def check_an_interrupted_up_converges(project: Project, cluster: LocalApiServer) -> None:

@@ -82,7 +82,7 @@ def test_every_kind_the_program_makes_was_sent(run_stack):
     assert kinds >= {
         "Namespace", "ClusterIssuer", "CustomResourceDefinition", "GatewayClass", "Gateway", "Certificate",
         "IngressClass", "KnativeServing", "InferenceService", "PersistentVolume",
-        "PersistentVolumeClaim", "ConfigMap", "Job",
+        "PersistentVolumeClaim", "ConfigMap", "Job", "Secret", "ServiceAccount",
     }
 
 

@@ -42,7 +42,7 @@ def busybox(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def model_config() -> config.ModelConfig:
-    return config.from_stack_file(PROJECT_DIR / "Pulumi.standard.yaml").model
+    return config.from_stack_file(PROJECT_DIR / "Pulumi.standard.yaml").models[0]
 
 
 def run_script(env: dict[str, str], script: str) -> subprocess.CompletedProcess:
@@ -53,19 +53,17 @@ def run_script(env: dict[str, str], script: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("protocol", ["v1", "v2"])
 def test_the_models_own_sample_passes(busybox, model_server, model_config, protocol):
     model = replace(model_config, protocol=protocol)
-    words, predictions = sample(model)
-    assert predictions == [1, 0, 2]
-    path = "/v1/models/model:predict" if protocol == "v1" else "/v2/models/model/infer"
-    script = smoke_script(f"{model_server}{path}", "model-default.example.com", request_body(model, words),
-                          expected_fragment(model, predictions))
+    call = sample(model)
+    assert call.expected.endswith("[1,0,2]")
+    assert call.path == ("/v1/models/model:predict" if protocol == "v1" else "/v2/models/model/infer")
+    script = smoke_script(f"{model_server}{call.path}", "model-default.example.com", call.body, call.expected)
     result = run_script(busybox, script)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("ok: ")
 
 
 def test_a_wrong_answer_fails_with_the_models_reply(busybox, model_server, model_config):
-    words, _ = sample(model_config)
-    script = smoke_script(f"{model_server}/v1/models/model:predict", "h", request_body(model_config, words),
+    script = smoke_script(f"{model_server}/v1/models/model:predict", "h", sample(model_config).body,
                           expected_fragment(model_config, [2, 2, 2]))
     result = run_script(busybox, script)
     assert result.returncode == 1
@@ -78,6 +76,19 @@ def test_no_answer_fails_after_bounded_attempts(busybox, model_server, model_con
     result = run_script(busybox, script)
     assert result.returncode == 1
     assert "no answer from" in result.stdout and "404" in result.stdout
+
+
+@pytest.mark.parametrize("protocol", ["v1", "v2"])
+def test_a_model_without_a_sample_is_asked_whether_it_is_ready(busybox, model_server, model_config, protocol):
+    """A format whose inputs the stack cannot know: a GET of the protocol's model readiness route."""
+    model = replace(model_config, protocol=protocol, format="xgboost", source=config.UriSource("s3://b/m"))
+    call = sample(model)
+    assert call.body is None and call.path.startswith(f"/{protocol}/models/model")
+    result = run_script(busybox, smoke_script(f"{model_server}{call.path}", "h", call.body, call.expected))
+    assert result.returncode == 0, result.stdout + result.stderr
+    absent = smoke_script(f"{model_server}{call.path.replace('model', 'absent', 1)}", "h", None, "", attempts=2,
+                          pause=0)
+    assert run_script(busybox, absent).returncode == 1
 
 
 def copy(env: dict[str, str], claim, version: str, source) -> subprocess.CompletedProcess:

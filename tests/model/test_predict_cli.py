@@ -233,3 +233,186 @@ def test_fallback_gateway_services_are_the_stacks():
 
     assert GATEWAY_SERVICES == {"standard": f"{KSERVE_NAMESPACE}/{GATEWAY_SERVICE}",
                                 "serverless": f"{ISTIO_NAMESPACE}/{INGRESS_GATEWAY}"}
+
+
+@pytest.fixture
+def recording_gateway():
+    """A server that records each request (Host, path, body) and answers V2 bodies with a V2 answer
+    ([0, 1, 2] as INT64) and any other with {"predictions": [1, 0, 2]}."""
+    seen: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append({"host": self.headers["Host"], "path": self.path, "body": body})
+            if "inputs" in body:
+                answer = {"model_name": "m", "outputs": [{"name": "predict", "shape": [3, 1], "datatype": "INT64",
+                                                          "data": [0, 1, 2]}]}
+            else:
+                answer = {"predictions": [1, 0, 2]}
+            data = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+
+
+def sample_of(fmt: str) -> dict:
+    return json.loads((PROJECT_DIR / "samples" / fmt / "metadata.json").read_text())["sample"]
+
+
+def test_request_file_is_sent_as_is_and_the_first_outputs_data_printed(tmp_path, recording_gateway):
+    address, seen = recording_gateway
+    body = {"id": "7", "inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1.5, 2]}],
+            "outputs": [{"name": "predict"}]}
+    (tmp_path / "body.json").write_text(json.dumps(body))
+    out = cli("--url", f"http://{address}/v2/models/m/infer", "--request", str(tmp_path / "body.json"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "[0, 1, 2]\n"
+    assert seen[0]["body"] == body and seen[0]["path"] == "/v2/models/m/infer"
+
+
+def test_request_file_that_is_not_json(tmp_path):
+    (tmp_path / "body.json").write_text("{nope")
+    out = cli("--url", "http://127.0.0.1:9/v2/models/m/infer", "--request", str(tmp_path / "body.json"))
+    assert out.returncode == 2 and "is not JSON" in out.stderr
+
+
+@pytest.mark.parametrize("fmt", ["xgboost", "lightgbm"])
+def test_sample_against_the_real_mlserver(mlservers, tmp_path, fmt):
+    """--sample with a bare --expect, a list --expect (1 matches a regression's 1.0), and --request."""
+    server, sample = mlservers[fmt], sample_of(fmt)
+    url = f"{server.base}/v2/models/{server.name}/infer"
+    out = cli("--url", url, "--sample", str(PROJECT_DIR / "samples" / fmt), "--expect")
+    assert (out.returncode, json.loads(out.stdout)) == (0, sample["predictions"]), out.stderr
+    (tmp_path / "body.json").write_text(json.dumps(sample["request"]))
+    out = cli("--url", url, "--request", str(tmp_path / "body.json"), "--expect", "0,1,2")
+    assert (out.returncode, json.loads(out.stdout)) == (0, sample["predictions"]), out.stderr
+
+
+def test_sample_expect_fails_on_another_answer(tmp_path, recording_gateway):
+    address, seen = recording_gateway
+    sample = {"protocol": "v2", "request": sample_of("lightgbm")["request"], "predictions": [2.0, 1.0, 0.0]}
+    (tmp_path / "metadata.json").write_text(json.dumps({"sample": sample}))
+    out = cli("--url", f"http://{address}/v2/models/m/infer", "--sample", str(tmp_path), "--expect")
+    assert out.returncode == 1
+    assert "expected predictions [2.0, 1.0, 0.0], got [0, 1, 2]" in out.stderr
+    assert seen[0]["body"] == sample["request"]
+
+
+def test_the_tutorial_models_sample_is_v1_instances(model_server):
+    out = cli("--url", f"{model_server}/v1/models/model:predict", "--sample", str(PROJECT_DIR / "model"), "--expect")
+    assert (out.returncode, out.stdout) == (0, "[1, 0, 2]\n"), out.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--url", "http://127.0.0.1:9/", "--expect"], "--expect without a value"),
+    (["--url", "http://127.0.0.1:9/", "--model", "m"], "--model needs --stack"),
+    (["--url", "http://127.0.0.1:9/", "--sample", "samples/xgboost", "sparrow"], "words and --request/--sample"),
+])
+def test_usage_errors(args, message):
+    out = cli(*args)
+    assert out.returncode == 2 and message in out.stderr
+
+
+def model_entry(name: str, host: str, protocol: str = "v2", sample: dict | None = None, **extra) -> dict:
+    path = f"/v2/models/{name}/infer" if protocol == "v2" else f"/v1/models/{name}:predict"
+    entry = {"predict_url": f"http://{host}{path}", "internal_predict_url": f"http://{name}-predictor{path}",
+             "host": host, "protocol": protocol, "curl": "curl ...", "smoke_test": "passed: job default/x", **extra}
+    if sample is not None:
+        entry["sample_request"] = json.dumps(sample)
+    return entry
+
+
+def models_stack(address: str) -> dict:
+    return {"mode": "standard", "gateway_address": address, "gateway_service": "kserve/kserve-ingress-gateway-istio",
+            "models": {
+                "model": model_entry("model", "model-default.example.com", "v1", {"instances": ["sparrow"]}),
+                "iris-xgb": model_entry("iris-xgb", "iris-xgb-default.example.com", "v2",
+                                        sample_of("xgboost")["request"]),
+                "team-a/iris-xgb": model_entry("iris-xgb", "iris-xgb-team-a.example.com", "v2"),
+            }}
+
+
+def test_model_takes_its_entrys_url_host_protocol_and_sample_request(tmp_path, recording_gateway):
+    address, seen = recording_gateway
+    env = fake_pulumi(tmp_path, f"echo '{json.dumps(models_stack(address))}'\n")
+    out = cli("--stack", "standard", "--model", "iris-xgb", "--expect", "0,1,2", env=env)
+    assert (out.returncode, out.stdout) == (0, "[0, 1, 2]\n"), out.stderr
+    assert seen == [{"host": "iris-xgb-default.example.com", "path": "/v2/models/iris-xgb/infer",
+                     "body": sample_of("xgboost")["request"]}]
+
+
+def test_model_without_a_sample_request_sends_the_words_in_its_protocol(tmp_path, recording_gateway):
+    address, seen = recording_gateway
+    env = fake_pulumi(tmp_path, f"echo '{json.dumps(models_stack(address))}'\n")
+    out = cli("--stack", "standard", "--model", "team-a/iris-xgb", "rose", env=env)
+    assert out.returncode == 0, out.stderr
+    assert seen[0]["host"] == "iris-xgb-team-a.example.com"
+    assert seen[0]["body"] == {"inputs": [{"name": "input-0", "shape": [1], "datatype": "BYTES", "data": ["rose"]}]}
+    assert out.stdout.splitlines() == ["rose\t0\tanimal"]
+
+
+def test_unknown_model_lists_the_stacks_models(tmp_path, recording_gateway):
+    address, seen = recording_gateway
+    env = fake_pulumi(tmp_path, f"echo '{json.dumps(models_stack(address))}'\n")
+    out = cli("--stack", "standard", "--model", "iris", env=env)
+    assert out.returncode == 2 and not seen
+    assert "stack standard has no model 'iris'; its models: iris-xgb, model, team-a/iris-xgb" in out.stderr
+
+
+def test_several_models_and_no_model_flag_asks_for_one(tmp_path, recording_gateway):
+    address, seen = recording_gateway
+    env = fake_pulumi(tmp_path, f"echo '{json.dumps(models_stack(address))}'\n")
+    out = cli("--stack", "standard", env=env)
+    assert out.returncode == 2 and not seen
+    assert "serves 3 models; pass --model with one of: iris-xgb, model, team-a/iris-xgb" in out.stderr
+
+
+def test_one_model_and_no_model_flag_is_todays_words_call(tmp_path, recording_gateway):
+    """The one entry's URL, host and protocol; the words, not its sample_request, as before `models`."""
+    address, seen = recording_gateway
+    entry = model_entry("model", "model-default.example.com", "v1", {"instances": ["rose"]})
+    outputs = {"gateway_address": address, "predict_url": entry["predict_url"], "models": {"model": entry}}
+    out = cli("--stack", "standard", "--expect", "1,0,2", env=fake_pulumi(tmp_path, f"echo '{json.dumps(outputs)}'\n"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["sparrow\t1\tbird", "elephant\t0\tanimal", "sunflower\t2\tplant"]
+    assert seen == [{"host": "model-default.example.com", "path": "/v1/models/model:predict",
+                     "body": {"instances": ["sparrow", "elephant", "sunflower"]}}]
+
+
+def test_model_flag_on_a_stack_from_before_the_models_output(tmp_path, recording_gateway):
+    address, _ = recording_gateway
+    outputs = {"predict_url": "http://model-default.example.com/v1/models/model:predict", "gateway_address": address}
+    out = cli("--stack", "standard", "--model", "model", env=fake_pulumi(tmp_path, f"echo '{json.dumps(outputs)}'\n"))
+    assert out.returncode == 2 and "has no model 'model'; its models: none" in out.stderr
+
+
+def test_an_llm_is_called_through_its_openai_url(tmp_path, recording_gateway):
+    address, seen = recording_gateway
+    outputs = {"gateway_address": address, "models": {
+        "qwen": model_entry("qwen", "qwen-default.example.com", openai_url="http://qwen-default.example.com/openai/v1"),
+        "model": model_entry("model", "model-default.example.com", "v1")}}
+    out = cli("--stack", "standard", "--model", "qwen", env=fake_pulumi(tmp_path, f"echo '{json.dumps(outputs)}'\n"))
+    assert out.returncode == 2 and not seen
+    assert "answers OpenAI's API at http://qwen-default.example.com/openai/v1" in out.stderr
+
+
+def test_model_through_a_port_forward(tmp_path):
+    """No gateway address: the port-forward carries the chosen model's Host."""
+    outputs = {**STANDARD, "models": {
+        "model": model_entry("model", "model-default.example.com", "v1"),
+        "other": model_entry("other", "other-default.example.com", "v1", {"instances": ["rose"]})}}
+    out = cli("--stack", "standard", "--model", "other", env=fake_cluster(tmp_path, outputs, {}))
+    assert (out.returncode, out.stdout) == (0, "[1, 0, 2]\n"), out.stderr
+    assert (tmp_path / "log" / "hosts").read_text().splitlines() == ["other-default.example.com"]
+    assert_stopped(kubectl_run(tmp_path)["pid"])

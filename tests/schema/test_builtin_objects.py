@@ -34,7 +34,7 @@ def test_builtin_objects_match_the_oldest_supported_kubernetes(variant, i):
 def test_every_builtin_kind_is_covered(all_objects):
     assert {o["kind"] for o in builtins(all_objects)} == {
         "Namespace", "PersistentVolume", "PersistentVolumeClaim", "ConfigMap", "Job", "IngressClass", "Service",
-        "CustomResourceDefinition", "PodDisruptionBudget",
+        "CustomResourceDefinition", "PodDisruptionBudget", "Secret", "ServiceAccount",
     }
 
 

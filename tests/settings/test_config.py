@@ -59,7 +59,8 @@ BAD_INPUTS = [
     ("model.namespace", "n" * 64, "kserve-stack:model.namespace", "at most 63"),
     ("model.namespace", "kserve", "kserve-stack:model.namespace", "reserved"),
     ("model.namespace", "knative-operator", "kserve-stack:model.namespace", "reserved"),
-    ("model.format", "tensorflow", "kserve-stack:model.format", "allowed: sklearn"),
+    ("model.format", "tensorfow", "kserve-stack:model.format", "tensorflow"),
+    ("model.runtime", "kserve-xgbserver", "kserve-stack:model.runtime", "kserve-sklearnserver"),
     ("model.protocol", "v3", "kserve-stack:model.protocol", "allowed: v1, v2"),
     ("model.storageUri", "ftp://host/model", "kserve-stack:model", "exactly one model source"),
     ("model.path", "does-not-exist", "kserve-stack:model.path", "does not exist"),
@@ -166,13 +167,13 @@ def test_every_problem_is_reported_at_once(raw, project_dir):
 def test_shipped_stack_files_validate(stack, project_dir):
     cfg = config.from_stack_file(project_dir / f"Pulumi.{stack}.yaml")
     assert cfg.mode == stack
-    assert cfg.model.name == "model" and cfg.model.namespace == "default"
-    assert cfg.model.source.path == project_dir / "model"
+    assert cfg.models[0].name == "model" and cfg.models[0].namespace == "default"
+    assert cfg.models[0].source.path == project_dir / "model"
 
 
 def test_serverless_may_scale_to_zero(project_dir):
     cfg = config.from_stack_file(project_dir / "Pulumi.serverless.yaml")
-    assert cfg.model.min_replicas == 0
+    assert cfg.models[0].min_replicas == 0
 
 
 def test_valid_overrides_parse(raw, project_dir, model_dir):
@@ -183,7 +184,7 @@ def test_valid_overrides_parse(raw, project_dir, model_dir):
     cfg = parse(raw, project_dir)
     assert cfg.kserve.controller_chart == "kserve-resources"
     assert cfg.charts["kserve"].path == "./charts/kserve-resources"
-    assert cfg.model.runtime == "kserve-sklearnserver" and not cfg.model.needs_pvc
+    assert cfg.models[0].runtime == "kserve-mlserver" and not cfg.models[0].needs_pvc
     assert cfg.gateway.tls_issuer == config.TlsIssuer(kind="Issuer", name="corp-ca")
 
 
@@ -219,7 +220,7 @@ def test_model_resources_are_canonicalised(raw, project_dir):
     """KServe's defaulter stores them canonically; an input spelled otherwise would diff on every preview."""
     raw["model"] = {**raw["model"], "resources": {"requests": {"cpu": "0.5", "memory": "2048Mi"},
                                                    "limits": {"cpu": "1000m", "memory": "4Gi"}}}
-    resources = config.parse(raw, project_dir).model.resources
+    resources = config.parse(raw, project_dir).models[0].resources
     assert resources == {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"cpu": "1", "memory": "4Gi"}}
 
 
@@ -230,7 +231,9 @@ def test_parse_quantity_rejects(text):
 
 def test_pulumi_yaml_declares_every_key_with_code_defaults(project_dir):
     declared = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["config"]
-    assert set(declared) == config.TOP_LEVEL_KEYS
+    assert set(declared) == config.TOP_LEVEL_KEYS - config.UNDECLARED_KEYS
+    assert all("default" in d for k, d in declared.items() if k != "mode"), \
+        "Pulumi refuses a stack that leaves out a declared key without a default"
     assert "default" not in declared["mode"], "mode must be chosen per stack"
     defaults = {k: d["default"] for k, d in declared.items() if "default" in d}
     cfg = parse({**defaults, "mode": "standard", "model": {"path": "model"}}, project_dir)
@@ -308,7 +311,7 @@ def test_host_path_needs_the_node_that_holds_it(raw, project_dir):
         [problem] = storage_problems(raw, project_dir, {"hostPath": "/srv/models", "node": bad})
         assert problem.startswith(f"kserve-stack:model.storage.node: {bad!r} is not allowed;"), problem
     raw["model"]["storage"] = {"hostPath": "/srv/models", "node": "worker-1.example.internal"}
-    storage = parse(raw, project_dir).model.storage
+    storage = parse(raw, project_dir).models[0].storage
     assert (storage.host_path, storage.node) == ("/srv/models", "worker-1.example.internal")
 
 
@@ -316,9 +319,9 @@ def test_read_write_once_claims_may_have_several_replicas(raw, project_dir):
     """Every pod that mounts a ReadWriteOnce claim shares its node (required pod affinity, see
     components.model_service.claim_affinity), so more replicas are sound; they share that node."""
     raw["model"] = {**raw["model"], "maxReplicas": 3}
-    assert parse(raw, project_dir).model.storage.access_mode == "ReadWriteOnce"
+    assert parse(raw, project_dir).models[0].storage.access_mode == "ReadWriteOnce"
     raw["model"]["storage"] = {"accessMode": "ReadWriteMany"}
-    assert parse(raw, project_dir).model.max_replicas == 3
+    assert parse(raw, project_dir).models[0].max_replicas == 3
 
 
 @pytest.mark.parametrize(("name", "namespace", "length"), [("m" * 30, "n" * 23, 64), ("m" * 53, "team-a", 70)])
@@ -331,10 +334,10 @@ def test_standard_hosts_need_name_and_namespace_to_fit_one_label_together(raw, p
     assert f"model.namespace {namespace!r}" in problem and f"{length} characters" in problem
     assert "at most 52 characters together" in problem
     raw["mode"] = "serverless"
-    assert parse(raw, project_dir).model.name == name, "Knative's hosts put the namespace in a label of its own"
+    assert parse(raw, project_dir).models[0].name == name, "Knative's hosts put the namespace in a label of its own"
 
 
 def test_standard_hosts_of_exactly_one_label_pass(raw, project_dir):
     raw["model"] = {**raw["model"], "name": "m" * 29, "namespace": "n" * 23}
     assert len(f"{'m' * 29}-predictor-{'n' * 23}") == 63
-    assert parse(raw, project_dir).model.namespace == "n" * 23
+    assert parse(raw, project_dir).models[0].namespace == "n" * 23

@@ -16,7 +16,7 @@ makes for a Gateway API Gateway from istiod's `global.proxy.resources` (its kube
 template), the model's predictor from the InferenceService (plus Knative's queue-proxy).
 One-off Jobs are listed apart.
 
-    .venv/bin/python benchmarks/requests.py [--kserve v0.20.0]
+    .venv/bin/python benchmarks/resource_requests.py [--kserve v0.20.0]
 """
 
 from __future__ import annotations

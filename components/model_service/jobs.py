@@ -1,0 +1,196 @@
+"""The model's two Jobs: the copy Job that puts a version of its files on the claim, and the
+smoke test that calls it through the gateway as a client would."""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.charts import registry_image
+from components.model_service import storage
+from components.model_service.urls import Sample
+from components.readiness import job_annotations
+from settings.config import ImageSource, ModelConfig
+from settings.versions import IMAGES
+
+NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
+"""A Job's pod never completes while an Istio sidecar runs beside it. Istio 1.27 honours the label
+and the annotation, the label first (pkg/kube/inject/inject.go, injectRequired), and istiod's
+injection webhook is not even called for a pod labelled "false" (its objectSelector,
+manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml)."""
+RUNTIME_USER = 1000
+"""The user kserve/sklearnserver runs as (kserve v0.20.0 python/sklearn.Dockerfile: `useradd kserve
+-u 1000`, `USER 1000`); the predictor only reads, so any user's world-readable files serve."""
+SMOKE_TEST_SECONDS = 180
+"""How long the smoke test keeps calling: the route may take a moment after the model is Ready."""
+JOB_RESOURCES = {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}}
+KEEP_VERSIONS = 3
+"""Model versions kept on the claim: the new one, the one being served until the predictor
+rolls, and one more to roll back to without copying."""
+
+
+def copy_security(model: ModelConfig) -> k8s.core.v1.PodSecurityContextArgs | None:
+    """On a ReadWriteMany claim (NFS and the like, where exports squash root) the copy Job writes as
+    the runtime's user, with fsGroup for the volumes that honour it. Elsewhere it stays root: a
+    hostPath or local-path directory gets no fsGroup (the kubelet makes it as root, mode 0755), and
+    claims an earlier root Job wrote must keep taking new versions."""
+    if model.storage.host_path or model.storage.access_mode != "ReadWriteMany":
+        return None
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_user=RUNTIME_USER, run_as_group=RUNTIME_USER, fs_group=RUNTIME_USER, run_as_non_root=True,
+    )
+
+
+def copy_script(base: str, version: str, source_dir: str, keep: int = KEEP_VERSIONS) -> str:
+    """Copy a model version into its own directory `<base>/<version>`, never into the one being
+    served: into a scratch directory first, then renamed into place, so the predictor only ever
+    sees a complete version. A version already there (a rollback) is left as it is. The oldest
+    versions beyond `keep` are removed; the predictor serves one of the newest two. Run as a
+    non-root user, a base another user wrote (a copy Job that ran as root, on a volume that takes
+    no fsGroup) still serves the versions on it, and a new version fails saying so."""
+    b, v, src = shlex.quote(base), shlex.quote(version), shlex.quote(source_dir.rstrip("/") + "/.")
+    return "\n".join([
+        "set -eu",
+        f"base={b}; version={v}",
+        'unwritable() { echo "$1 is not writable by uid $(id -u) (another user wrote it, e.g. a copy Job that ran as'
+        ' root): make it writable for uid $(id -u), or use a new claim"; exit 1; }',
+        'mkdir -p "$base" || unwritable "$(dirname "$base")"',
+        'if [ -d "$base/$version" ]; then echo "version $version is already on the claim"; else',
+        '  [ -w "$base" ] || unwritable "$base"',
+        '  rm -rf "$base/.partial-$version"; mkdir "$base/.partial-$version"',
+        f'  cp -rL {src} "$base/.partial-$version/"',
+        '  mv "$base/.partial-$version" "$base/$version"',
+        "fi",
+        'if [ -w "$base" ]; then',
+        '  touch "$base/$version"',
+        f'  ls -1t "$base" | grep -vx "$version" | tail -n +{keep} | while read -r old; do',
+        '    rm -rf "${base:?}/$old"',
+        "  done",
+        "fi",
+        'ls -l "$base" "$base/$version"',
+    ])
+
+
+def copy_job(name: str, model: ModelConfig, digest: str, labels: dict[str, str], affinity: dict | None,
+             image_registry: str | None, waits: bool, parent: pulumi.Resource,
+             after: list[pulumi.Resource]) -> k8s.batch.v1.Job:
+    """Named after the model's digest: a new version is a new Job (Jobs cannot be updated)."""
+    volumes = [k8s.core.v1.VolumeArgs(
+        name="model-store",
+        persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=storage.claim_name(model)),
+    )]
+    mounts = [k8s.core.v1.VolumeMountArgs(name="model-store", mount_path=storage.MOUNT)]
+    if isinstance(model.source, ImageSource):
+        image, source_dir = model.source.image, model.source.path
+    else:
+        image, source_dir = registry_image(image_registry, IMAGES["busybox"]), "/src"
+        volumes.append(k8s.core.v1.VolumeArgs(
+            name="model-files", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=storage.files_name(model)),
+        ))
+        mounts.append(k8s.core.v1.VolumeMountArgs(name="model-files", mount_path="/src", read_only=True))
+    return k8s.batch.v1.Job(
+        f"{name}-copy",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{model.name}-model-copy-{digest[:8]}", namespace=model.namespace,
+            annotations=job_annotations(waits, timeout=600),
+        ),
+        spec=k8s.batch.v1.JobSpecArgs(
+            backoff_limit=2,
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels={**NO_SIDECAR, **labels}, annotations=NO_SIDECAR),
+                spec=k8s.core.v1.PodSpecArgs(
+                    restart_policy="Never",
+                    affinity=affinity,
+                    security_context=copy_security(model),
+                    containers=[k8s.core.v1.ContainerArgs(
+                        name="copy",
+                        image=image,
+                        command=["/bin/sh", "-c", copy_script(
+                            f"{storage.MOUNT}/{model.name}", storage.version_of(digest), source_dir)],
+                        volume_mounts=mounts,
+                        resources=k8s.core.v1.ResourceRequirementsArgs(**JOB_RESOURCES),
+                    )],
+                    volumes=volumes,
+                ),
+            ),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=after),
+    )
+
+
+def smoke_script(url: str, host: str, body: str | None, expected: str, attempts: int = 60, pause: int = 2) -> str:
+    """A POSIX shell script for busybox's applets (sh, wget, timeout, tail, tr, sleep): call until
+    the gateway answers (bounded), then check the reply; `body` None is a GET. `timeout`, not
+    wget's `-T`, bounds a call: `-T` crashes some busybox builds. Scripts join: each falls through
+    when its answer is right."""
+    q = shlex.quote
+    post = ' --header "Content-Type: application/json" --post-data "$body"' if body is not None else ""
+    return "\n".join([
+        "set -u",
+        f"url={q(url)}; host={q(host)}; {f'body={q(body)}; ' if body is not None else ''}expected={q(expected)}",
+        "i=0",
+        f'until reply=$(timeout 10 wget -O - --header "Host: $host"{post} "$url" 2>/tmp/wget.log); do',
+        "  i=$((i + 1))",
+        f"  if [ $i -ge {attempts} ]; then",
+        '    echo "no answer from $url (Host: $host): $(tail -n 1 /tmp/wget.log)"; exit 1',
+        "  fi",
+        f"  sleep {pause}",
+        "done",
+        'case "$(printf %s "$reply" | tr -d \' \\n\\r\\t\')" in',
+        '  *"$expected"*) echo "ok: $reply" ;;',
+        '  *) echo "unexpected reply from $url: $reply (expected $expected)"; exit 1 ;;',
+        "esac",
+    ])
+
+
+def smoke_test(name: str, model: ModelConfig, call: Sample, host: str, gateway_service: tuple[str, str],
+               new_pods: str | None, served: str, image_registry: str | None, waits: bool, parent: pulumi.Resource,
+               after: list[pulumi.Resource]) -> k8s.batch.v1.Job:
+    """A Job in the model's namespace that calls the model through the gateway Service, as a
+    client would, with the Host header that picks its route: it needs no load balancer, so it
+    works on every cluster. `up` fails when the model does not answer as its sample says it
+    should; the Job's log holds the reply. Mid-rollout the gateway may still reach an old pod:
+    with `new_pods` (the new version's pods alone) the answer is checked there, and the route
+    through the gateway by what any version answers."""
+    ns, svc = gateway_service
+    gateway = f"http://{svc}.{ns}.svc.cluster.local{call.path}"
+    if new_pods is None:
+        script = smoke_script(gateway, host, call.body, call.expected)
+    else:
+        script = "\n".join([
+            smoke_script(f"http://{new_pods}.{model.namespace}.svc.cluster.local{call.path}", host, call.body,
+                         call.expected),
+            smoke_script(gateway, host, call.body, call.routed),
+        ])
+    return k8s.batch.v1.Job(
+        f"{name}-smoke-test",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            # A new name, so a new call, whenever what is served may change (`served`: the
+            # model's bytes and the InferenceService): Jobs cannot be updated.
+            name=f"{model.name}-smoke-test-{hashlib.sha256((served + script).encode()).hexdigest()[:8]}",
+            namespace=model.namespace,
+            annotations=job_annotations(waits, timeout=SMOKE_TEST_SECONDS + 60),
+        ),
+        spec=k8s.batch.v1.JobSpecArgs(
+            backoff_limit=0,
+            active_deadline_seconds=SMOKE_TEST_SECONDS,
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=NO_SIDECAR, annotations=NO_SIDECAR),
+                spec=k8s.core.v1.PodSpecArgs(
+                    restart_policy="Never",
+                    containers=[k8s.core.v1.ContainerArgs(
+                        name="predict",
+                        image=registry_image(image_registry, IMAGES["busybox"]),
+                        command=["/bin/sh", "-c", script],
+                        # The pod's status then carries the reply for `kubectl describe`.
+                        termination_message_policy="FallbackToLogsOnError",
+                        resources=k8s.core.v1.ResourceRequirementsArgs(**JOB_RESOURCES),
+                    )],
+                ),
+            ),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=after),
+    )

@@ -15,7 +15,7 @@ from components.cluster_check import ClusterCheck, ClusterCheckArgs
 from components.gateway_layer import GatewayLayer, GatewayLayerArgs
 from components.istio_mesh import INGRESS_GATEWAY, IstioMesh, IstioMeshArgs
 from components.istio_mesh import NAMESPACE as ISTIO_NAMESPACE
-from components.knative_layer import KnativeLayer, KnativeLayerArgs
+from components.knative_layer import KnativeLayer, KnativeLayerArgs, features_needed
 from components.kserve_release import (
     GATEWAY_SERVICE,
     KServeRelease,
@@ -65,7 +65,9 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load,
     check = ClusterCheck("cluster-check", ClusterCheckArgs(
         mode=cfg.mode, install=install, layers=layers, knative_serving=cfg.versions.knative_serving,
         gateway_api_minimum=release.compat.window("gatewayApi")[0], waits=waits,
-        podspec_affinity=any(m.shares_a_node for m in cfg.models),
+        knative_features=features_needed(any(m.shares_a_node for m in cfg.models),
+                                         any(m.node_selector for m in cfg.models),
+                                         any(m.tolerations for m in cfg.models)),
     ))
     after = check.ready
     cert_manager = CertManager("cert-manager", CertManagerArgs(

@@ -12,7 +12,6 @@ import pulumi_kubernetes as k8s
 
 from components.cert_manager import NAMESPACE as CERT_MANAGER_NS
 from components.istio_mesh import NAMESPACE as ISTIO_NS
-from components.knative_layer import FEATURES as KNATIVE_FEATURES
 from components.knative_layer import SERVING_NAMESPACE as KNATIVE_NS
 from components.kserve_release import NAMESPACE as KSERVE_NS
 from settings.config import Install, Layers
@@ -46,9 +45,10 @@ class ClusterCheckArgs:
     waits: bool
     """Readiness checks too (Deployments Available, CA bundles, the class Accepted); without waits
     (render-and-apply, no pods) only that the layers are there."""
-    podspec_affinity: bool = False
-    """The model's pods carry a required pod affinity (a ReadWriteOnce claim): a Knative the
-    cluster runs must allow it (config-features `kubernetes.podspec-affinity`)."""
+    knative_features: tuple[str, ...] = ()
+    """The config-features flags the models' pods need (knative_layer.features_needed): a pod
+    affinity for a ReadWriteOnce claim, a node selector, tolerations. A Knative the cluster runs
+    must have them enabled."""
 
 
 def _crd(layer: str, name: str, version: str, **extra: Any) -> dict:
@@ -87,9 +87,10 @@ def required_objects(args: ClusterCheckArgs) -> list[dict]:
             ready.append(_deployment("istio", where.istio_namespace, where.ingress_gateway))
     if args.mode == "serverless" and not args.install.knative:
         out.append(_crd("knative", "services.serving.knative.dev", "v1"))
-        if args.podspec_affinity:
+        if args.knative_features:
             out.append({"layer": "knative", "apiVersion": "v1", "kind": "ConfigMap", "name": "config-features",
-                        "namespace": where.knative_namespace, "data": dict(KNATIVE_FEATURES)})
+                        "namespace": where.knative_namespace,
+                        "data": dict.fromkeys(args.knative_features, "enabled")})
         ready += [_deployment("knative", where.knative_namespace, d) for d in KNATIVE_DEPLOYMENTS]
     return out + (ready if args.waits else [])
 

@@ -52,10 +52,19 @@ def knative_serving_spec(args: KnativeLayerArgs) -> dict:
     return spec
 
 
-FEATURES = {"kubernetes.podspec-affinity": "enabled"}
-"""config-features (knative/serving config/core/configmaps/features.yaml): without it Knative's
-webhook refuses the predictor's pod affinity, which keeps the readers of a ReadWriteOnce claim
-on one node. Upstream warns it cannot safely be disabled once enabled, so it is always on."""
+AFFINITY, NODE_SELECTOR, TOLERATIONS = (
+    "kubernetes.podspec-affinity", "kubernetes.podspec-nodeselector", "kubernetes.podspec-tolerations")
+FEATURES = {AFFINITY: "enabled", NODE_SELECTOR: "enabled", TOLERATIONS: "enabled"}
+"""config-features (knative/serving config/core/configmaps/features.yaml): without them Knative's
+webhook refuses the predictor's pod affinity (which keeps the readers of a ReadWriteOnce claim
+on one node), node selector and tolerations (a model's placement). Upstream warns they cannot
+safely be disabled once enabled, so they are always on."""
+
+
+def features_needed(shares_a_node: bool, node_selector: bool, tolerations: bool) -> tuple[str, ...]:
+    """The flags a Knative the cluster runs must have on for the models' pods."""
+    return tuple(f for f, needed in ((AFFINITY, shares_a_node), (NODE_SELECTOR, node_selector),
+                                     (TOLERATIONS, tolerations)) if needed)
 
 SKIP_TAG_RESOLVING = ("kind.local", "ko.local", "dev.local", "nvcr.io", "index.docker.io")
 """Registries whose image tags Knative does not resolve to digests: Knative's own default

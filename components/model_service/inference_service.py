@@ -101,6 +101,8 @@ def inference_service_spec(model: ModelConfig, storage_uri: str, labels: dict[st
         "predictor": {
             **({"labels": labels} if labels else {}),
             **({"affinity": affinity} if affinity else {}),
+            **({"nodeSelector": dict(model.node_selector)} if model.node_selector else {}),
+            **({"tolerations": [dict(t) for t in model.tolerations]} if model.tolerations else {}),
             **({"serviceAccountName": hf_token_names(model)[1]} if model.hf_token else {}),
             **({"timeout": model.request_timeout} if model.request_timeout else {}),
             **({"volumes": [{"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": model.shared_memory}}]}

@@ -4,6 +4,7 @@ smoke test that calls it through the gateway as a client would."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 
 import pulumi
@@ -74,10 +75,20 @@ def copy_script(base: str, version: str, source_dir: str, keep: int = KEEP_VERSI
     ])
 
 
+def copy_suffix(model: ModelConfig, digest: str) -> str:
+    """The digest's first characters, as before placement existed, unless the model has one."""
+    if not model.node_selector and not model.tolerations:
+        return digest[:8]
+    placement = json.dumps([digest, model.node_selector, model.tolerations], sort_keys=True)
+    return hashlib.sha256(placement.encode()).hexdigest()[:8]
+
+
 def copy_job(name: str, model: ModelConfig, digest: str, labels: dict[str, str], affinity: dict | None,
              image_registry: str | None, waits: bool, parent: pulumi.Resource,
              after: list[pulumi.Resource]) -> k8s.batch.v1.Job:
-    """Named after the model's digest: a new version is a new Job (Jobs cannot be updated)."""
+    """Named after the model's digest, and its placement when it has one: a new version or a new
+    place is a new Job (Jobs cannot be updated). It runs where the predictor may run, so that a
+    volume bound on first use is made where the predictor can mount it."""
     volumes = [k8s.core.v1.VolumeArgs(
         name="model-store",
         persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(claim_name=storage.claim_name(model)),
@@ -94,7 +105,7 @@ def copy_job(name: str, model: ModelConfig, digest: str, labels: dict[str, str],
     return k8s.batch.v1.Job(
         f"{name}-copy",
         metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=f"{model.name}-model-copy-{digest[:8]}", namespace=model.namespace,
+            name=f"{model.name}-model-copy-{copy_suffix(model, digest)}", namespace=model.namespace,
             annotations=job_annotations(waits, timeout=600),
         ),
         spec=k8s.batch.v1.JobSpecArgs(
@@ -104,6 +115,8 @@ def copy_job(name: str, model: ModelConfig, digest: str, labels: dict[str, str],
                 spec=k8s.core.v1.PodSpecArgs(
                     restart_policy="Never",
                     affinity=affinity,
+                    node_selector=dict(model.node_selector) or None,
+                    tolerations=[dict(t) for t in model.tolerations] or None,
                     security_context=copy_security(model),
                     containers=[k8s.core.v1.ContainerArgs(
                         name="copy",

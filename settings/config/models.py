@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 from settings import runtimes as rt
+from settings.config.placement import read_node_selector, read_tolerations
 from settings.config.reader import (
     DNS1035_LABEL,
     DNS1123_LABEL,
@@ -143,6 +144,9 @@ class ModelConfig:
     shared_memory: str | None = None
     """The size of a memory-backed /dev/shm for the predictor (PyTorch workers, tensor parallelism)."""
     canary_traffic_percent: int | None = None
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[dict[str, Any], ...] = ()
+    """Where the predictor may run (settings/config/placement), e.g. a tainted GPU pool."""
     key: str = ""
     """The config key the model came from (`model`, `models[2]`)."""
 
@@ -169,6 +173,7 @@ MODEL_KEYS = {
     "name", "namespace", "format", "protocol", "runtime", "path", "image", "imagePath", "storageUri",
     "storage", "resources", "minReplicas", "maxReplicas", "readyTimeoutSeconds", "createNamespace",
     "args", "env", "hfToken", "sharedMemory", "canaryTrafficPercent", "requestTimeoutSeconds",
+    "nodeSelector", "tolerations",
 }
 STORAGE_KEYS = {"size", "storageClass", "hostPath", "node", "accessMode"}
 
@@ -451,6 +456,8 @@ def read_model(r: Reader, raw: Any, mode: str, project_dir: Path, kserve: str, k
                                   True),
         args=_read_args(r, key, data.get("args")), env=_read_env(r, key, data.get("env"), secrets),
         hf_token=hf_token, shared_memory=shared_memory, canary_traffic_percent=canary, key=key,
+        node_selector=read_node_selector(r, key, data.get("nodeSelector")),
+        tolerations=read_tolerations(r, key, data.get("tolerations")),
         request_timeout=r.integer(data.get("requestTimeoutSeconds"), f"{key}.requestTimeoutSeconds",
                                   LLM_REQUEST_TIMEOUT, minimum=1) if llm or "requestTimeoutSeconds" in data else None,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from components.cluster_check import CHART, ClusterCheckArgs, check_values, required_objects
+from components.knative_layer import features_needed
 from settings.config import Install, Layers
 from settings.versions import kubernetes_floor
 
@@ -168,10 +169,10 @@ def test_no_marker_is_something_destroy_leaves_behind():
 def test_a_knative_the_cluster_runs_must_allow_the_models_affinity():
     objs = required_objects(ClusterCheckArgs(mode="serverless", install=Install(knative=False), layers=Layers(),
                                              knative_serving="1.21.1", gateway_api_minimum="1.2", waits=False,
-                                             podspec_affinity=True))
+                                             knative_features=features_needed(True, False, True)))
     [features] = [o for o in objs if o["kind"] == "ConfigMap"]
     assert (features["namespace"], features["name"]) == ("knative-serving", "config-features")
-    assert features["data"] == {"kubernetes.podspec-affinity": "enabled"}
+    assert features["data"] == {"kubernetes.podspec-affinity": "enabled", "kubernetes.podspec-tolerations": "enabled"}
     assert not [o for o in required_objects(args("serverless", knative=False)) if o["kind"] == "ConfigMap"]
 
 
@@ -180,3 +181,11 @@ def test_the_stack_says_when_the_model_shares_a_node(run_stack):
     assert [o["name"] for o in values["objects"] if o["kind"] == "ConfigMap"] == ["config-features"]
     uri = run_stack("serverless", install={"knative": False}, model={"storageUri": "gs://b/m"})
     assert not [o for o in uri.named("cluster-check-chart").inputs["values"]["objects"] if o["kind"] == "ConfigMap"]
+
+
+def test_a_model_placed_by_node_selector_needs_the_flag_on_a_knative_the_cluster_runs(run_stack):
+    model = {"name": "model", "storageUri": "s3://bucket/model", "nodeSelector": {"pool": "gpu"}}
+    run = run_stack("serverless", install={"knative": False}, model=model)
+    values = run.named("cluster-check-chart").inputs["values"]
+    [features] = [o for o in values["objects"] if o["kind"] == "ConfigMap"]
+    assert features["data"] == {"kubernetes.podspec-nodeselector": "enabled"}, "a storage URI shares no node"

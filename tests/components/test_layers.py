@@ -319,7 +319,8 @@ def test_knative_allows_pod_affinity_in_a_service(run_stack, overrides):
     from components.knative_layer import knative_serving_spec
 
     features = run_stack("serverless", **overrides).named("knative-serving").inputs["spec"]["config"]["features"]
-    assert features == {"kubernetes.podspec-affinity": "enabled"}
+    assert features == {"kubernetes.podspec-affinity": "enabled", "kubernetes.podspec-nodeselector": "enabled",
+                        "kubernetes.podspec-tolerations": "enabled"}
     assert knative_serving_spec(_knative_args(profile="small"))["config"]["features"] == features
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.model_service.inference_service import HF_TOKEN_KEY, KNATIVE_PROGRESS_DEADLINE
+from components.model_service.inference_service import DIGEST_ANNOTATION, HF_TOKEN_KEY, KNATIVE_PROGRESS_DEADLINE
 from tests.conftest import Captured, is_secret
 from tools.graph import Registration, critical_path
 
@@ -238,3 +238,21 @@ def test_a_name_turning_shared_or_unique_keeps_each_models_state(run_models, mod
     before = run_models(models)
     assert carried_over(before, run_models(edited, deployed=before.outputs)) == {
         key: key if m in models else None for key, m in zip(keys, edited, strict=True)}
+
+
+def test_placement_reaches_the_predictor_and_the_copy_job(run_models):
+    """The copy Job runs where the predictor may, so that a volume bound on first use is made
+    there; a model without placement keeps the Job name it always had (the digest's start)."""
+    placement = {"nodeSelector": {"pool": "gpu"},
+                 "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}
+    placed, plain = run_models([{**IRIS, **placement}]), run_models([IRIS])
+    predictor = placed.one("InferenceService").inputs["spec"]["predictor"]
+    assert predictor["nodeSelector"] == {"pool": "gpu"}
+    assert predictor["tolerations"] == placement["tolerations"]
+    pod = placed.one("batch/v1:Job", "iris-copy").inputs["spec"]["template"]["spec"]
+    assert (pod["nodeSelector"], pod["tolerations"]) == (predictor["nodeSelector"], predictor["tolerations"])
+    assert "nodeSelector" not in plain.one("InferenceService").inputs["spec"]["predictor"]
+    names = [run.one("batch/v1:Job", "iris-copy").inputs["metadata"]["name"] for run in (placed, plain)]
+    assert names[0] != names[1], "a Job cannot change its pods: a new place, a new Job"
+    digest = plain.one("InferenceService").inputs["metadata"]["annotations"][DIGEST_ANNOTATION]
+    assert names[1] == f"iris-model-copy-{digest[:8]}"

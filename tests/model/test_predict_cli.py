@@ -3,6 +3,7 @@ through the gateway's address, or through a port-forward (a fake kubectl) when i
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,29 +37,42 @@ def test_real_server_v1_and_v2(model_server):
     assert out.stdout.splitlines() == ["rose\t2\tplant", "eagle\t1\tbird"]
 
 
-@pytest.fixture
-def fake_gateway():
-    """A server that answers [0, 0, 0] and records the Host header it was sent."""
-    seen: list[str] = []
+@contextlib.contextmanager
+def json_server(answer: Callable[[str, str, bytes], dict]):
+    """A local HTTP server answering each POST with `answer(host, path, body)` as JSON."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
-            seen.append(self.headers["Host"])
-            self.rfile.read(int(self.headers["Content-Length"]))
-            body = json.dumps({"predictions": [0, 0, 0]}).encode()
+            data = json.dumps(answer(self.headers["Host"], self.path,
+                                     self.rfile.read(int(self.headers["Content-Length"])))).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(data)
 
         def log_message(self, *args):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def fake_gateway():
+    """A server that answers [0, 0, 0] and records the Host header it was sent."""
+    seen: list[str] = []
+
+    def answer(host: str, path: str, body: bytes) -> dict:
+        seen.append(host)
+        return {"predictions": [0, 0, 0]}
+
+    with json_server(answer) as address:
+        yield address, seen
 
 
 def test_wrong_predictions_fail_expect(fake_gateway):
@@ -241,29 +256,16 @@ def recording_gateway():
     ([0, 1, 2] as INT64) and any other with {"predictions": [1, 0, 2]}."""
     seen: list[dict] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append({"host": self.headers["Host"], "path": self.path, "body": body})
-            if "inputs" in body:
-                answer = {"model_name": "m", "outputs": [{"name": "predict", "shape": [3, 1], "datatype": "INT64",
-                                                          "data": [0, 1, 2]}]}
-            else:
-                answer = {"predictions": [1, 0, 2]}
-            data = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def answer(host: str, path: str, raw: bytes) -> dict:
+        body = json.loads(raw)
+        seen.append({"host": host, "path": path, "body": body})
+        if "inputs" in body:
+            return {"model_name": "m", "outputs": [{"name": "predict", "shape": [3, 1], "datatype": "INT64",
+                                                    "data": [0, 1, 2]}]}
+        return {"predictions": [1, 0, 2]}
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
+    with json_server(answer) as address:
+        yield address, seen
 
 
 def sample_of(fmt: str) -> dict:

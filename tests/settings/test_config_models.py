@@ -282,3 +282,31 @@ def test_path_models_hold_the_file_their_runtime_loads(raw, tmp_path):
     assert "model.bst, model.json, model.ubj" in problem and "found 0" in problem
     (d / "booster.bst").rename(d / "model.bst")
     assert parse(raw, tmp_path).models[0].runtime == "kserve-mlserver"
+
+
+def test_placement_is_passed_as_a_pod_spec_takes_it(raw, project_dir):
+    raw["models"] = [uri_model(nodeSelector={"cloud.google.com/gke-accelerator": "nvidia-l4"}, tolerations=[
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "spot", "value": "true", "effect": "NoExecute", "tolerationSeconds": "30"}])]
+    m = parse(raw, project_dir).models[0]
+    assert m.node_selector == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    assert m.tolerations == ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+                             {"key": "spot", "value": "true", "operator": "Equal", "effect": "NoExecute",
+                              "tolerationSeconds": 30})
+
+
+@pytest.mark.parametrize(("placement", "key", "says"), [
+    ({"nodeSelector": ["gpu"]}, "models[0].nodeSelector", "expected an object"),
+    ({"nodeSelector": {"-bad": "x"}}, "models[0].nodeSelector", "label key"),
+    ({"nodeSelector": {"pool": "has space"}}, "models[0].nodeSelector.pool", "label value"),
+    ({"tolerations": [{"value": "x"}]}, "models[0].tolerations[0].operator", "only with Exists"),
+    ({"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}, "models[0].tolerations[0].value",
+     "leave value out"),
+    ({"tolerations": [{"key": "k", "effect": "NoRun"}]}, "models[0].tolerations[0].effect", "NoSchedule"),
+    ({"tolerations": [{"key": "k", "tolerationSeconds": 5}]}, "models[0].tolerations[0].tolerationSeconds",
+     "NoExecute"),
+    ({"tolerations": [{"key": "k", "colour": "red"}]}, "models[0].tolerations[0].colour", "unknown key"),
+])
+def test_impossible_placement_is_refused(raw, project_dir, placement, key, says):
+    raw["models"] = [uri_model(**placement)]
+    assert says in one_problem(raw, project_dir, key)

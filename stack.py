@@ -12,12 +12,14 @@ import pulumi_kubernetes as k8s
 
 from components.cert_manager import SELF_SIGNED_ISSUER, CertManager, CertManagerArgs
 from components.cluster_check import ClusterCheck, ClusterCheckArgs
+from components.gateway_auth import GatewayAuth, GatewayAuthArgs
 from components.gateway_layer import GatewayLayer, GatewayLayerArgs
 from components.istio_mesh import INGRESS_GATEWAY, IstioMesh, IstioMeshArgs
 from components.istio_mesh import NAMESPACE as ISTIO_NAMESPACE
 from components.knative_layer import KnativeLayer, KnativeLayerArgs, features_needed
 from components.kserve_release import (
     GATEWAY_SERVICE,
+    GATEWAY_TLS_SECRET,
     KServeRelease,
     KServeReleaseArgs,
 )
@@ -26,9 +28,9 @@ from components.kserve_release import (
 )
 from components.model_service import ModelNamespaces, ModelNamespacesArgs, ModelService, ModelServiceArgs
 from components.model_service.namespaces import created as created_namespaces
-from components.model_service.urls import curl_body, curl_command
+from components.model_service.urls import curl_body, curl_command, token_command
 from settings import manifests
-from settings.config import StackConfig, TlsIssuer
+from settings.config import AuthConfig, StackConfig, TlsIssuer
 from settings.config.layers import INSTALL_KEYS, LAYER_MODES
 from settings.config.models import output_keys, resource_aliases, resource_names
 from settings.versions import ManifestSource
@@ -85,7 +87,7 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load,
         istio = IstioMesh("istio", IstioMeshArgs(
             mode=cfg.mode, version=cfg.versions.istio, charts=cfg.charts, waits=waits,
             service_type=cfg.gateway.service_type, image_registry=cfg.image_registry, gateway_api=gateway_api,
-            profile=cfg.profile, after=after,
+            profile=cfg.profile, after=after, jwks_root_ca=cluster_ca() if cfg.auth.enabled else None,
         ))
         istio_ready = istio.ready
     if cfg.mode == "standard":
@@ -113,7 +115,12 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load,
     if cfg.secrets:
         secrets = pulumi.Output.secret(secret_values) if secret_values is not None else (
             pulumi.Config().require_secret_object("secrets"))
-    models = model_services(cfg, gateway_service, [*kserve.ready, *istio_ready], after, secrets)
+    platform = [*kserve.ready, *istio_ready]
+    if cfg.auth.enabled:
+        platform += GatewayAuth("gateway-auth", GatewayAuthArgs(
+            mode=cfg.mode, auth=cfg.auth, stack=pulumi.get_stack(), layers=layers, after=[*after, *platform],
+        )).ready
+    models = model_services(cfg, gateway_service, platform, after, secrets)
     outputs: dict[str, Any] = {
         "mode": cfg.mode,
         "kserve_version": release.version,
@@ -122,10 +129,13 @@ def build(cfg: StackConfig, load_manifest: Loader = manifests.load,
         "installed_layers": [key for key, attr in INSTALL_KEYS.items() if getattr(install, attr)
                              and LAYER_MODES.get(key, cfg.mode) == cfg.mode],
         "gateway_service": "/".join(gateway_service),
+        **auth_outputs(cfg),
     }
     address = gateway_address(gateway_service, list(models.values())) if waits and models else None
     context = pulumi.Config("kubernetes").get("context")
-    entries = {key: model_outputs(service, gateway_service, address, context) for key, service in models.items()}
+    ca = ca_secret(cfg)
+    entries = {key: model_outputs(service, gateway_service, address, context, cfg.auth, ca)
+               for key, service in models.items()}
     outputs["models"] = entries
     if address is not None:
         outputs["gateway_address"] = address
@@ -153,6 +163,7 @@ def model_services(cfg: StackConfig, gateway_service: tuple[str, str], kserve: l
             waits=cfg.waits, gateway_service=gateway_service, smoke_test=cfg.smoke_test,
             image_registry=cfg.image_registry, kserve=kserve,
             after=[*after, *([namespaces[m.namespace]] if m.namespace in namespaces else [])], secrets=secrets,
+            auth=cfg.auth, scheme=cfg.gateway.scheme, layers=cfg.layers,
         ), pulumi.ResourceOptions(aliases=[pulumi.Alias(name=a) for a in aliases[(m.namespace, m.name)]]))
         for m in cfg.models
     }
@@ -174,12 +185,41 @@ def gateway_address(gateway_service: tuple[str, str], models: list[ModelService]
     return service.status.apply(address)
 
 
+def cluster_ca() -> pulumi.Output[str]:
+    """The CA of the cluster's API server, which every namespace holds (the root-ca-cert-publisher
+    of kube-controller-manager): istiod must trust it to fetch the service-account issuer's keys."""
+    root = k8s.core.v1.ConfigMap.get("cluster-ca", "kube-system/kube-root-ca.crt")
+    return root.data.apply(lambda d: (d or {}).get("ca.crt", ""))
+
+
+def ca_secret(cfg: StackConfig) -> str | None:
+    """The Secret holding the CA a caller trusts over https: only the stack's self-signed issuer
+    needs one; a real issuer's chain is in the system store."""
+    if cfg.gateway.scheme != "https" or cfg.gateway.tls_issuer is not None:
+        return None
+    return f"{KSERVE_NAMESPACE}/{GATEWAY_TLS_SECRET}"
+
+
+def auth_outputs(cfg: StackConfig) -> dict[str, Any]:
+    auth = cfg.auth
+    if not auth.enabled:
+        return {"auth": {"type": "none"}, "auth_warning": (
+            "kserve-stack:auth is none: anyone who reaches the gateway can call every model of this stack")}
+    out: dict[str, Any] = {
+        "auth": {"type": auth.type, "issuer": auth.issuer, "audiences": list(auth.audiences)},
+        "token_command": token_command(auth, pulumi.Config("kubernetes").get("context")),
+    }
+    if (ca := ca_secret(cfg)) is not None:
+        out["ca_secret"] = ca
+    return out
+
+
 def model_outputs(service: ModelService, gateway_service: tuple[str, str], address: pulumi.Output[str | None] | None,
-                  context: str | None) -> dict[str, Any]:
+                  context: str | None, auth: AuthConfig, ca: str | None) -> dict[str, Any]:
     """What `tools.predict --model` and a user need of one model."""
     model = service.model
     curl = pulumi.Output.from_input(address).apply(
-        lambda a: curl_command(model, service.host, service.predict_url, gateway_service, a, context))
+        lambda a: curl_command(model, service.host, service.predict_url, gateway_service, a, context, auth, ca))
     out: dict[str, Any] = {
         "predict_url": service.predict_url,
         "internal_predict_url": service.internal_predict_url,

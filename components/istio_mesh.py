@@ -31,6 +31,8 @@ class IstioMeshArgs:
     profile: Profile = "default"
     after: Sequence[pulumi.Resource] = ()
     """The cluster check: nothing of this layer is written before the cluster passed it."""
+    jwks_root_ca: pulumi.Input[str] | None = None
+    """A CA istiod trusts when it fetches a JWKS (the cluster's, for its service-account issuer)."""
 
 
 def istiod_values(args: IstioMeshArgs) -> dict:
@@ -39,6 +41,10 @@ def istiod_values(args: IstioMeshArgs) -> dict:
     template); the stack injects no sidecar, which that value also sizes."""
     global_values: dict = {"hub": f"{args.image_registry}/istio"} if args.image_registry else {}
     values: dict = {}
+    if args.jwks_root_ca is not None:
+        # A top-level value of the 1.24+ chart (values.yaml `_internal_defaults_do_not_set`):
+        # templates/configmap-jwks.yaml, mounted at /cacerts, read by pilot/pkg/model/jwks_resolver.go.
+        values["jwksResolverExtraRootCA"] = args.jwks_root_ca
     if args.profile == "small":
         values["resources"] = {"requests": dict(SMALL_REQUESTS)}
         global_values["proxy"] = {"resources": {"requests": dict(SMALL_REQUESTS)}}

@@ -3,6 +3,7 @@
 import rules
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyConfigSchema,
     PolicyPack,
     ResourceValidationPolicy,
     StackValidationPolicy,
@@ -26,6 +27,13 @@ def _modes(args, report_violation):
                 report_violation(problem, r.urn)
 
 
+def _models_behind_auth(args, report_violation):
+    allow_open = args.get_config().get(rules.ALLOW_OPEN_MODELS) is True
+    for urn, problem in rules.models_behind_auth(((r.resource_type, r.urn, r.props) for r in args.resources),
+                                                 allow_open):
+        report_violation(problem, urn)
+
+
 PolicyPack(
     name="kserve-stack",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -44,5 +52,15 @@ PolicyPack(
                               description="Every InferenceService carries the deployment-mode annotation the "
                                           "KServe controller is installed with.",
                               validate=_modes),
+        StackValidationPolicy(name="models-behind-auth", enforcement_level=EnforcementLevel.MANDATORY,
+                              description="Every InferenceService has an ALLOW AuthorizationPolicy annotated "
+                                          f"{rules.POLICY_ANNOTATION}: <namespace>/<name> whose rules all require "
+                                          "a request principal and hosts; one annotated "
+                                          f"{rules.AUTH_ANNOTATION}: none only with {rules.ALLOW_OPEN_MODELS}.",
+                              config_schema=PolicyConfigSchema(properties={rules.ALLOW_OPEN_MODELS: {
+                                  "type": "boolean", "default": False,
+                                  "description": "Let InferenceServices published with kserve-stack:auth none "
+                                                 "(anyone who reaches the gateway calls them) through."}}),
+                              validate=_models_behind_auth),
     ],
 )

@@ -150,3 +150,70 @@ def mode_annotation_problems(isvc_props: Mapping[str, Any], stack_mode: str | No
     if stack_mode is not None and value != stack_mode:
         return [f"{MODE_ANNOTATION}={value} but the KServe controller is installed with {stack_mode}"]
     return []
+
+
+AUTH_ANNOTATION = "kserve-stack/auth"
+"""On an InferenceService the stack publishes without a token check (`kserve-stack:auth` none)."""
+POLICY_ANNOTATION = "kserve-stack/inference-service"
+"""On the AuthorizationPolicy that says who may call an InferenceService: `<namespace>/<name>`."""
+ALLOW_OPEN_MODELS = "allowOpenModels"
+"""The `models-behind-auth` setting (`--policy-pack-config`) that lets `auth: none` models through."""
+
+
+def _namespaced(props: Mapping[str, Any]) -> str:
+    meta = props.get("metadata") or {}
+    return f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+
+
+def caller_rule_problems(policy_props: Mapping[str, Any]) -> list[str]:
+    """What lets a call through an ALLOW AuthorizationPolicy without a token, or to any host: every
+    rule must name request principals (a checked token's `<iss>/<sub>`; `*` is any checked token)
+    in each of its sources, and the hosts it applies to. Rules are ORed, so one open rule opens
+    the model; a policy with no rules allows nothing."""
+    out = []
+    for i, rule in enumerate((policy_props.get("spec") or {}).get("rules") or []):
+        sources = rule.get("from") or []
+        if not sources:
+            out.append(f"rules[{i}] has no from: it admits callers without a token")
+        for j, entry in enumerate(sources):
+            if not ((entry or {}).get("source") or {}).get("requestPrincipals"):
+                out.append(f"rules[{i}].from[{j}].source has no requestPrincipals: it admits callers without a token")
+        operations = rule.get("to") or []
+        if not operations or not all(((t or {}).get("operation") or {}).get("hosts") for t in operations):
+            out.append(f"rules[{i}] names no hosts (to[].operation.hosts): it reaches every model behind the gateway")
+    return out
+
+
+def models_behind_auth(objects: Iterable[tuple[str, str, Mapping[str, Any]]],
+                       allow_open_models: bool = False) -> list[tuple[str, str]]:
+    """(urn, problem) over the stack's (type, urn, props): every InferenceService has an ALLOW
+    AuthorizationPolicy annotated with its `<namespace>/<name>` whose rules all require a request
+    principal and hosts (and every such policy does); one annotated `kserve-stack/auth: none` is
+    refused unless the pack's config sets `allowOpenModels: true`."""
+    objects = list(objects)
+    policies: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+    for resource_type, urn, props in objects:
+        if kind_of(resource_type) != "AuthorizationPolicy":
+            continue
+        target = ((props.get("metadata") or {}).get("annotations") or {}).get(POLICY_ANNOTATION)
+        if target and (props.get("spec") or {}).get("action", "ALLOW") == "ALLOW":
+            policies.setdefault(target, []).append((urn, props))
+    out: list[tuple[str, str]] = []
+    for resource_type, urn, props in objects:
+        if kind_of(resource_type) != "InferenceService":
+            continue
+        key = _namespaced(props)
+        if ((props.get("metadata") or {}).get("annotations") or {}).get(AUTH_ANNOTATION) == "none":
+            if not allow_open_models:
+                out.append((urn, f"InferenceService {key} is open ({AUTH_ANNOTATION}: none): anyone who reaches "
+                                 f"the gateway can call it; set kserve-stack:auth, or allow open models with the "
+                                 f"pack config {{\"models-behind-auth\": {{\"{ALLOW_OPEN_MODELS}\": true}}}}"))
+            continue
+        if key not in policies:
+            out.append((urn, f"InferenceService {key} has no ALLOW AuthorizationPolicy annotated "
+                             f"{POLICY_ANNOTATION}: {key}: nothing limits who calls it"))
+            continue
+        for policy_urn, policy in policies[key]:
+            out += [(policy_urn, f"AuthorizationPolicy {_namespaced(policy)} for InferenceService {key}: {p}")
+                    for p in caller_rule_problems(policy)]
+    return out

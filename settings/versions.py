@@ -164,6 +164,32 @@ def istio_gateway_chart_renders(version: str) -> bool:
     return patch >= ISTIO_GATEWAY_CHART_FIXED.get((major, minor), 10**9)
 
 
+ISTIO_JWKS_ADVISORY = "CVE-2026-31837, GHSA-v75c-crr9-733c"
+ISTIO_JWKS_FIXED = {(1, 27): 8}
+"""The first patch of each Istio minor where a JWKS istiod failed to fetch no longer falls back to
+a fixed key set whose private key is public (pilot/pkg/model/jwks_resolver.go, the fake JWKS): with
+an older istiod, anyone could sign a token the gateway accepts while the issuer's keys are out of
+reach. Minors before those listed have no fixed release."""
+ISTIO_SECURITY_PATCH = "1.27.9"
+"""The Istio every KServe release installs by default: inside each release's window (1.25 to
+1.27 for v0.15, 1.26 to 1.28 from v0.16), and past ISTIO_JWKS_FIXED."""
+
+
+def istio_jwks_fallback_fixed(version: str) -> bool:
+    parsed = parse_version(version)
+    if parsed is None:
+        return True  # reported as malformed elsewhere
+    major, minor, patch = parsed
+    if (major, minor) > max(ISTIO_JWKS_FIXED):
+        return True
+    return patch >= ISTIO_JWKS_FIXED.get((major, minor), 10**9)
+
+
+def istio_jwks_fixed_text() -> str:
+    fixed = ", ".join(f"{a}.{b}.{c}+" for (a, b), c in ISTIO_JWKS_FIXED.items())
+    return f"allowed: Istio {fixed} or a later minor"
+
+
 OPERATOR_SERVING_MINORS = 4
 """A Knative Operator release 1.m bundles the Serving minors 1.(m-3) to 1.m (cmd/operator/kodata
 at knative-v1.15.7, v1.16.0, v1.21.1) and installs only a bundled version."""
@@ -177,15 +203,16 @@ def bundled_serving(operator: str) -> tuple[str, str]:
 
 KSERVE_COMPAT: dict[int, Compat] = {
     # hack/quick_install.sh at v0.15.2 pins Istio 1.23.2, whose gateway chart cannot be rendered:
-    # the oldest Istio whose chart can, up to the one later releases are tested with.
-    15: _tested("v1.16.1", "1.25.5", "v1.15.7", "1.15.2", istio_window=("1.25", "1.27")),
-    16: _tested("v1.17.0", "1.27.1", "v1.16.0", "1.16.0"),  # generated install script at v0.16.0
-    17: _tested("v1.17.0", "1.27.1", "v1.21.1", "1.21.1"),  # kserve-deps.env at v0.17.1
-    18: _tested("v1.17.0", "1.27.1", "v1.21.1", "1.21.1"),  # generated install script at v0.18.0-rc1
-    19: _tested("v1.17.0", "1.27.1", "v1.21.1", "1.21.1"),  # kserve-deps.env on main after v0.19.0
-    20: _tested("v1.17.0", "1.27.1", "v1.21.1", "1.21.1"),  # KServe v0.20 docs: dependency table
+    # the window runs from the oldest Istio whose chart can to the one later releases are tested with.
+    15: _tested("v1.16.1", ISTIO_SECURITY_PATCH, "v1.15.7", "1.15.2", istio_window=("1.25", "1.27")),
+    16: _tested("v1.17.0", ISTIO_SECURITY_PATCH, "v1.16.0", "1.16.0"),  # generated install script at v0.16.0
+    17: _tested("v1.17.0", ISTIO_SECURITY_PATCH, "v1.21.1", "1.21.1"),  # kserve-deps.env at v0.17.1
+    18: _tested("v1.17.0", ISTIO_SECURITY_PATCH, "v1.21.1", "1.21.1"),  # generated install script at v0.18.0-rc1
+    19: _tested("v1.17.0", ISTIO_SECURITY_PATCH, "v1.21.1", "1.21.1"),  # kserve-deps.env on main after v0.19.0
+    20: _tested("v1.17.0", ISTIO_SECURITY_PATCH, "v1.21.1", "1.21.1"),  # KServe v0.20 docs: dependency table
 }
-"""Per KServe minor; the Gateway API default is v1.5.1 throughout, the release with pinned
+"""Per KServe minor; Istio is ISTIO_SECURITY_PATCH throughout (the releases' scripts pin 1.27.1,
+v0.15's 1.23.2); the Gateway API default is v1.5.1 throughout, the release with pinned
 checksums (KServe's own scripts used v1.2.1 at v0.15, v1.3.0 at v0.16, v1.4.1 at v0.17)."""
 
 SUPPORTED_KSERVE = f"v0.{min(KSERVE_COMPAT)}.0 to v0.{max(KSERVE_COMPAT)}.x"
@@ -285,7 +312,7 @@ CHART_VALUE_KEYS: dict[str, tuple[str, frozenset[str]]] = {
     })),
     "base": ("istio/istio manifests/charts/base/values.yaml", frozenset({"defaultRevision"})),
     "istiod": ("istio/istio manifests/charts/istio-control/istio-discovery/values.yaml (1.24+)", frozenset({
-        "global.hub", "resources.requests", "global.proxy.resources.requests",
+        "global.hub", "resources.requests", "global.proxy.resources.requests", "jwksResolverExtraRootCA",
     })),
     "gateway": ("istio/istio manifests/charts/gateway/values.yaml", frozenset({"resources.requests"})),
     "knative-operator": ("knative/operator config/charts/knative-operator/values.yaml", frozenset()),

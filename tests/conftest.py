@@ -157,6 +157,12 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
         {"name": "chat", "namespace": "ml", "format": "huggingface", "storageUri": "hf://Qwen/Qwen2.5-0.5B-Instruct",
          "hfToken": {"secret": "hf"}, "minReplicas": 0},
     ]}),
+    ("standard", {"gateway": {"scheme": "https"}, "model": {"name": "model", "path": "model", "callers": [
+        "apps/client", "batch/*", {"claim": ["kubernetes.io", "namespace"], "values": ["ml"]}]}}),
+    ("serverless", {"auth": {"type": "jwt", "issuer": "https://idp.example.com", "jwksUri": "https://idp.example.com/keys",
+                             "audiences": ["models"]},
+                    "model": {"name": "model", "path": "model", "callers": [{"claim": "groups", "values": ["ml"]}]}}),
+    ("standard", {"auth": {"type": "none"}}),
 ]
 """Config variants that between them make every kind of object the program can create."""
 

@@ -54,9 +54,15 @@ class Registration:
         return None
 
 
+CLUSTER_CA = "-----BEGIN CERTIFICATE-----\nMIIB (the cluster's CA)\n-----END CERTIFICATE-----\n"
+"""What the mock cluster's kube-root-ca.crt holds."""
+
+
 class _Mocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         state = dict(args.inputs)
+        if args.typ == "kubernetes:core/v1:ConfigMap" and args.resource_id == "kube-system/kube-root-ca.crt":
+            state["data"] = {"ca.crt": CLUSTER_CA}
         if args.typ == "kubernetes:core/v1:Service":
             state.setdefault("status", {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}})
         return (args.resource_id or f"{args.name}-id", state)

@@ -12,8 +12,16 @@ or its first output's data (V2) as one JSON list. With --model, the body is the 
 `sample_request` unless words, --request or --sample say otherwise.
 
 With --stack and no load-balancer address (kind, minikube, bare metal) the model's host does not
-resolve, so it port-forwards to the gateway Service itself, on the stack's cluster (its
-`kubernetes:context` and `kubernetes:kubeconfig`), and stops the port-forward when done.
+resolve, so it port-forwards to the gateway Service itself (port 443 over https, else 80), on the
+stack's cluster (its `kubernetes:context` and `kubernetes:kubeconfig`), and stops the port-forward
+when done.
+
+A stack whose `auth` output checks tokens gets `Authorization: Bearer`: --token, else
+$KSERVE_STACK_TOKEN, else one minted by its `token_command` (a `jwt` stack's tokens come from its
+identity provider, so one must be given). The token is never printed. Over https the gateway's
+certificate must be valid for the model's host (sent as SNI, whatever address is dialled), signed by
+--cacert, else by the CA of the stack's `ca_secret` (its self-signed issuer's), else by one the
+system trusts.
 
 Standard library only, so it runs with any python3 (the e2e workflow calls it through a port-forward).
 """
@@ -21,11 +29,16 @@ Standard library only, so it runs with any python3 (the e2e workflow calls it th
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import http.client
 import json
 import os
 import queue
 import re
+import shlex
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -46,6 +59,7 @@ GATEWAY_SERVICES = {"standard": "kserve/kserve-ingress-gateway-istio",
 """The gateway Service per mode (stack.py), for stacks deployed before their `gateway_service` output."""
 KUBERNETES_KEYS = ("kubernetes:context", "kubernetes:kubeconfig")
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ")
+TOKEN_ENV = "KSERVE_STACK_TOKEN"
 
 
 class PredictError(RuntimeError):
@@ -63,6 +77,12 @@ class Target:
     protocol: str | None = None
     sample_request: str | None = None
     """The JSON body the stack's `models` entry offers, taken when --model names it."""
+    auth: dict | None = None
+    """The stack's `auth` output ({"type": "none"} when it has none); None with --url, where only a
+    token given is sent."""
+    token_command: str | None = None
+    ca_secret: str | None = None
+    """`<namespace>/<name>` of the Secret whose `ca.crt` signed the gateway's certificate."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +149,7 @@ def model_entry(outputs: dict, stack: str, name: str | None) -> dict:
 
 
 def stack_target(stack: str, model: str | None = None) -> Target:
-    """Where to send the request, from `pulumi stack output` (and config, for a port-forward)."""
+    """Where to send the request, from `pulumi stack output` (and config, for kubectl)."""
     outputs = pulumi_json(["stack", "output"], stack)
     entry = model_entry(outputs, stack, model)
     if entry.get("openai_url"):
@@ -142,14 +162,20 @@ def stack_target(stack: str, model: str | None = None) -> Target:
     host = entry.get("host") or parsed.netloc
     protocol = entry.get("protocol")
     sample = entry.get("sample_request") if model is not None else None
+    auth = outputs.get("auth") if isinstance(outputs.get("auth"), dict) else {"type": "none"}
+    token_command = outputs.get("token_command")
+    ca_secret = outputs.get("ca_secret") if parsed.scheme == "https" else None
     address = outputs.get("gateway_address")
-    if address:
-        return Target(urllib.parse.urlunsplit((parsed.scheme, address, parsed.path, "", "")), host,
-                      protocol=protocol, sample_request=sample)
-    service = outputs.get("gateway_service") or GATEWAY_SERVICES.get(outputs.get("mode", ""))
-    if not service:
-        raise PredictError(f"stack {stack} has no gateway_address, gateway_service or mode output")
-    return Target(predict_url, host, service, tuple(sorted(kubernetes_config(stack).items())), protocol, sample)
+    service = None
+    if not address:
+        service = outputs.get("gateway_service") or GATEWAY_SERVICES.get(outputs.get("mode", ""))
+        if not service:
+            raise PredictError(f"stack {stack} has no gateway_address, gateway_service or mode output")
+    # kubectl (port-forward, the CA's Secret, a minted token) must reach the stack's cluster.
+    needs_cluster = service or ca_secret or (auth.get("type") != "none" and token_command)
+    kubernetes = tuple(sorted(kubernetes_config(stack).items())) if needs_cluster else ()
+    url = urllib.parse.urlunsplit((parsed.scheme, address, parsed.path, "", "")) if address else predict_url
+    return Target(url, host, service, kubernetes, protocol, sample, auth, token_command, ca_secret)
 
 
 @contextlib.contextmanager
@@ -207,12 +233,13 @@ def forwarded_port(proc: subprocess.Popen, timeout: float) -> int:
 
 
 @contextlib.contextmanager
-def port_forward(service: str, kubernetes: dict[str, str], timeout: float) -> Iterator[int]:
-    """A local port forwarded to port 80 of the gateway Service; the port-forward stops on the
-    way out, also after an error."""
+def port_forward(service: str, kubernetes: dict[str, str], timeout: float, remote_port: int = 80) -> Iterator[int]:
+    """A local port forwarded to `remote_port` of the gateway Service (443 over https); the
+    port-forward stops on the way out, also after an error."""
     namespace, _, name = service.partition("/")
     with kubectl_flags(kubernetes) as flags:
-        command = ["kubectl", *flags, "-n", namespace, "port-forward", "--address", "127.0.0.1", f"svc/{name}", ":80"]
+        command = ["kubectl", *flags, "-n", namespace, "port-forward", "--address", "127.0.0.1", f"svc/{name}",
+                   f":{remote_port}"]
         try:
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
@@ -229,6 +256,95 @@ def port_forward(service: str, kubernetes: dict[str, str], timeout: float) -> It
                 proc.wait()
 
 
+def mint_token(command: str, kubernetes: dict[str, str], timeout: float) -> str:
+    """Runs the stack's `token_command` without a shell; with the stack's kubeconfig, if it has
+    one, so that its `--context` is found. Only the command, never its output, goes in an error."""
+    with kubectl_flags(kubernetes) as flags:
+        env = {**os.environ, "KUBECONFIG": flags[flags.index("--kubeconfig") + 1]} if "--kubeconfig" in flags else None
+        try:
+            result = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=timeout, env=env)
+        except (OSError, ValueError, subprocess.TimeoutExpired) as err:
+            raise PredictError(f"the stack's token_command failed: {command}: {err}") from err
+    token = result.stdout.strip()
+    if result.returncode != 0 or not token:
+        said = result.stderr.strip() or "it printed no token"
+        raise PredictError(f"the stack's token_command failed (exit {result.returncode}): {command}: {said}")
+    return token
+
+
+def bearer_token(given: str | None, target: Target, timeout: float) -> str | None:
+    """--token, else $KSERVE_STACK_TOKEN, else minted by the stack's `token_command`. A stack with
+    auth none (or from before the `auth` output) checks no token, so none is sent to it."""
+    kind = target.auth.get("type", "none") if target.auth is not None else None
+    if kind == "none":
+        return None
+    given = given or os.environ.get(TOKEN_ENV)
+    if given or kind is None:
+        return given
+    if kind == "jwt":
+        raise PredictError(f"the stack checks tokens of {target.auth.get('issuer')}: pass --token or {TOKEN_ENV} "
+                           "with a token from that identity provider")
+    if not target.token_command:
+        raise PredictError(f"the stack checks tokens but has no token_command output: pass --token or {TOKEN_ENV}")
+    return mint_token(target.token_command, dict(target.kubernetes), timeout)
+
+
+def secret_ca(secret: str, kubernetes: dict[str, str], timeout: float) -> str:
+    """The PEM CA in `data["ca.crt"]` of the stack's `ca_secret`, read with kubectl on its cluster."""
+    namespace, _, name = secret.partition("/")
+    with kubectl_flags(kubernetes) as flags:
+        command = ["kubectl", *flags, "-n", namespace, "get", "secret", name, "-o", r"jsonpath={.data.ca\.crt}"]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise PredictError(f"cannot read the gateway's CA from Secret {secret} ({err}); pass --cacert") from err
+    if result.returncode != 0:
+        raise PredictError(f"kubectl get secret {secret} failed: {result.stderr.strip()}; pass --cacert")
+    try:
+        pem = base64.b64decode(result.stdout.strip(), validate=True).decode()
+    except ValueError as err:
+        raise PredictError(f"Secret {secret}'s ca.crt is not base64 PEM: {err}") from err
+    if not pem.strip():
+        raise PredictError(f"Secret {secret} has no ca.crt; pass --cacert")
+    return pem
+
+
+def tls_context(target: Target, cacert: Path | None, timeout: float) -> ssl.SSLContext:
+    """Trusts --cacert, else the stack's own CA, else the system's; hostname checks stay on."""
+    try:
+        if cacert is not None:
+            return ssl.create_default_context(cafile=str(cacert))
+        if target.ca_secret:
+            return ssl.create_default_context(cadata=secret_ca(target.ca_secret, dict(target.kubernetes), timeout))
+        return ssl.create_default_context()
+    except (OSError, ssl.SSLError) as err:
+        raise PredictError(f"cannot load the CA {cacert or target.ca_secret or 'store'}: {err}") from err
+
+
+def sni_handler(context: ssl.SSLContext, server_hostname: str) -> urllib.request.HTTPSHandler:
+    """Dials the URL's address (the gateway's, or the port-forward's 127.0.0.1) but speaks TLS as
+    the model's host: SNI picks the gateway's certificate, which must be valid for that name."""
+
+    class Connection(http.client.HTTPSConnection):
+        def connect(self):
+            sock = socket.create_connection((self.host, self.port), self.timeout)
+            self.sock = context.wrap_socket(sock, server_hostname=server_hostname)
+
+    class Handler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(Connection, req)
+
+    return Handler()
+
+
+def refused(code: int, said: str, token: str | None) -> PredictError:
+    """401: no token or one the gateway does not accept; 403: the model's `callers` leave its caller out."""
+    hint = (f"no token was sent: pass --token or {TOKEN_ENV}" if not token else
+            f"check the token (--token, {TOKEN_ENV} or the stack's token_command: issuer, audience, expiry) "
+            "and that the model's `callers` admit its caller")
+    return PredictError(f"the gateway refused the call ({code}): {said}; {hint}")
+
+
 def request_body(words: list[str], protocol: str) -> dict:
     if protocol == "v2":
         return {"inputs": [{"name": "input-0", "shape": [len(words)], "datatype": "BYTES", "data": words}]}
@@ -241,21 +357,37 @@ def predictions(body: dict, protocol: str) -> list:
     return list(body["predictions"])
 
 
-def send(url: str, host: str | None, body: dict, protocol: str, timeout: float = 30) -> list:
+def send(url: str, host: str | None, body: dict, protocol: str, timeout: float = 30, token: str | None = None,
+         context: ssl.SSLContext | None = None) -> list:
+    """POSTs the body; over https with `context`, TLS is checked against `host` (else the URL's)."""
     headers = {"Content-Type": "application/json"}
     if host:
         headers["Host"] = host
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
-    # A loopback URL is a port-forward: no HTTP(S)_PROXY in the way.
-    loopback = urllib.parse.urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
-    opener = urllib.request.build_opener(*([urllib.request.ProxyHandler({})] if loopback else []))
+    parsed = urllib.parse.urlsplit(url)
+    tls = parsed.scheme == "https" and context is not None
+    handlers: list[urllib.request.BaseHandler] = []
+    # A loopback URL is a port-forward, and TLS as the model's host dials the gateway itself: no proxy in the way.
+    if parsed.hostname in ("127.0.0.1", "localhost", "::1") or tls:
+        handlers.append(urllib.request.ProxyHandler({}))
+    if tls:
+        handlers.append(sni_handler(context, urllib.parse.urlsplit(f"//{host}").hostname if host else parsed.hostname))
+    opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(request, timeout=timeout) as response:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as err:
-        raise PredictError(f"{url} answered {err.code}: {err.read().decode(errors='replace')[:500]}") from err
+        said = err.read().decode(errors="replace")[:500]
+        if err.code in (401, 403):
+            raise refused(err.code, said, token) from err
+        raise PredictError(f"{url} answered {err.code}: {said}") from err
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise PredictError(f"{url}: the gateway's certificate for {host or parsed.hostname} is not trusted: "
+                               f"{reason.verify_message}; pass --cacert with the CA that signed it") from err
         raise PredictError(f"cannot reach {url}: {reason}") from err
     except json.JSONDecodeError as err:
         raise PredictError(f"{url} did not answer JSON: {err}") from err
@@ -265,13 +397,16 @@ def send(url: str, host: str | None, body: dict, protocol: str, timeout: float =
         raise PredictError(f"{url} answered without predictions: {json.dumps(answer)[:500]}") from err
 
 
-def call(target: Target, request: Request, timeout: float) -> list:
+def call(target: Target, request: Request, timeout: float, token: str | None = None,
+         cacert: Path | None = None) -> list:
+    parsed = urllib.parse.urlsplit(target.url)
+    context = tls_context(target, cacert, timeout) if parsed.scheme == "https" else None
     if not target.gateway_service:
-        return send(target.url, target.host, request.body, request.protocol, timeout)
-    with port_forward(target.gateway_service, dict(target.kubernetes), timeout) as port:
-        parsed = urllib.parse.urlsplit(target.url)
-        local = urllib.parse.urlunsplit(("http", f"127.0.0.1:{port}", parsed.path, parsed.query, ""))
-        return send(local, target.host, request.body, request.protocol, timeout)
+        return send(target.url, target.host, request.body, request.protocol, timeout, token, context)
+    remote_port = 443 if context else 80
+    with port_forward(target.gateway_service, dict(target.kubernetes), timeout, remote_port) as port:
+        local = urllib.parse.urlunsplit((parsed.scheme, f"127.0.0.1:{port}", parsed.path, parsed.query, ""))
+        return send(local, target.host, request.body, request.protocol, timeout, token, context)
 
 
 def read_json(path: Path, what: str):
@@ -360,6 +495,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--expect", nargs="?", const=True, metavar="LIST",
                         help="comma-separated predictions, or with --sample and no value its sample.predictions; "
                              "exit 1 when the answer differs")
+    parser.add_argument("--token", help=f"bearer token for the gateway (default: ${TOKEN_ENV}, which keeps it out of "
+                                         "the process list, else one minted by the stack's token_command)")
+    parser.add_argument("--cacert", type=Path, metavar="FILE",
+                        help="over https: the CA to trust (default: the stack's ca_secret, else the system's)")
     parser.add_argument("--timeout", type=float, default=30)
     args = parser.parse_args(argv)
     if args.model is not None and not args.stack:
@@ -368,14 +507,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("words and --request/--sample: give one of them")
     if args.expect is True and not args.sample:
         parser.error("--expect without a value compares with --sample's predictions; give --sample or a list")
+    token = None
     try:
         where = stack_target(args.stack, args.model) if args.stack else Target(args.url, args.host)
         request = choose_request(args, where)
         if args.expect is True and request.predictions is None:
             raise PredictError(f"{args.sample / 'metadata.json'} has no sample.predictions")
-        result = call(where, request, args.timeout)
+        token = bearer_token(args.token, where, args.timeout)
+        result = call(where, request, args.timeout, token, args.cacert)
     except PredictError as err:
-        print(f"error: {err}", file=sys.stderr)
+        # The token stays secret even if an answer quotes it back.
+        message = str(err).replace(token, "<token>") if token else str(err)
+        print(f"error: {message}", file=sys.stderr)
         return 2
     if request.words is not None:
         names = labels()

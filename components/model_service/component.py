@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.gateway_auth import attachment
+from components.model_service import access, jobs, storage, urls
 from components.model_service import inference_service as isvc
-from components.model_service import jobs, storage, urls
 from components.readiness import await_annotations
-from settings.config import ModelConfig, UriSource
+from settings.config import AuthConfig, Layers, ModelConfig, Scheme, UriSource
 from settings.versions import Mode
 
 
@@ -33,6 +34,14 @@ class ModelServiceArgs:
     """The cluster check and the model's namespace: nothing of the model is written before them."""
     secrets: pulumi.Output[Mapping[str, str]] | None = None
     """`kserve-stack:secrets`, for a model whose environment reads some."""
+    auth: AuthConfig = AuthConfig()
+    scheme: Scheme = "http"
+    layers: Layers = Layers()
+    """Where the gateway's pods and Knative run: the only callers the predictor admits."""
+
+
+AUTH_ANNOTATION = "kserve-stack/auth"
+"""On an InferenceService anyone who reaches the gateway may call (`auth: none`)."""
 
 
 class ModelService(pulumi.ComponentResource):
@@ -79,15 +88,23 @@ class ModelService(pulumi.ComponentResource):
             **({} if standard else isvc.knative_annotations(model)),
             **wait,
         }
-        isvc_inputs = [*ready_inputs, *args.kserve]
+        if not args.auth.enabled:
+            annotations[AUTH_ANNOTATION] = "none"
+        self.host = urls.host(model, args.mode, args.domain)
+        # The predictor's pods admit only the gateway before they exist, and the gateway lets a
+        # call through only as the model's policy says, before the model is served.
+        self.network_policy = access.network_policy(name, model, args.mode, args.layers, self, after)
+        self.policy = None
+        if args.auth.enabled:
+            self.policy = access.authorization_policy(name, model, args.mode, self.host, args.auth,
+                                                      attachment(args.mode, args.layers), self, list(args.kserve))
+        self.smoke_account = access.smoke_service_account(name, model, self, after)
+        isvc_inputs = [*ready_inputs, *args.kserve, self.network_policy, *([self.policy] if self.policy else [])]
         self.inference_service = isvc.inference_service(name, model, spec, annotations, self, isvc_inputs)
 
-        self.protocol = model.protocol
-        self.host = urls.host(model, args.mode, args.domain)
-        self.predict_url = f"http://{self.host}{urls.predict_path(model)}"
-        self.internal_predict_url = (f"http://{model.name}-predictor.{model.namespace}.svc.cluster.local"
-                                     f"{urls.predict_path(model)}")
-        self.openai_url = f"http://{self.host}{urls.OPENAI_PREFIX}" if model.is_llm else None
+        self.predict_url = urls.predict_url(model, args.mode, args.domain, args.scheme)
+        self.internal_predict_url = urls.internal_predict_url(model, args.mode, args.gateway_service)
+        self.openai_url = f"{args.scheme}://{self.host}{urls.OPENAI_PREFIX}" if model.is_llm else None
         self.serving_gate = self.serving_service = None
         if standard and args.waits:
             self.serving_gate = isvc.serving_gate(name, model, self.serving, args.waits, self, isvc_inputs)
@@ -98,7 +115,9 @@ class ModelService(pulumi.ComponentResource):
                 name, model, urls.sample(model), self.host, args.gateway_service,
                 isvc.serving_name(model, self.serving) if self.serving_service else None,
                 json.dumps([digest, args.deployment_mode, spec]), args.image_registry, args.waits, self,
-                [self.inference_service, *(r for r in (self.serving_gate, self.serving_service) if r)])
+                [self.inference_service, self.smoke_account,
+                 *(r for r in (self.serving_gate, self.serving_service) if r)],
+                jobs.SmokeAuth(audience=args.auth.audience if args.auth.enabled else None))
         self.register_outputs({
             "predict_url": self.predict_url,
             "internal_predict_url": self.internal_predict_url,

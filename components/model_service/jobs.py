@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.charts import registry_image
 from components.model_service import storage
+from components.model_service.access import SMOKE_TEST_LABEL, smoke_account
 from components.model_service.urls import Sample
 from components.readiness import job_annotations
 from settings.config import ImageSource, ModelConfig
@@ -27,6 +29,13 @@ RUNTIME_USER = 1000
 -u 1000`, `USER 1000`); the predictor only reads, so any user's world-readable files serve."""
 SMOKE_TEST_SECONDS = 180
 """How long the smoke test keeps calling: the route may take a moment after the model is Ready."""
+TOKEN_DIR = "/var/run/secrets/kserve-stack"
+TOKEN_FILE = f"{TOKEN_DIR}/token"
+TOKEN_SECONDS = 600
+"""The shortest lifetime the kubelet projects (it refreshes the file at 80%)."""
+REFUSAL_ATTEMPTS = 15
+"""Calls without a token before `up` says the models are open: istiod pushes a new policy to the
+gateway within seconds, and the token call before it already went through the policy's gateway."""
 JOB_RESOURCES = {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}}
 KEEP_VERSIONS = 3
 """Model versions kept on the claim: the new one, the one being served until the predictor
@@ -134,18 +143,24 @@ def copy_job(name: str, model: ModelConfig, digest: str, labels: dict[str, str],
     )
 
 
-def smoke_script(url: str, host: str, body: str | None, expected: str, attempts: int = 60, pause: int = 2) -> str:
-    """A POSIX shell script for busybox's applets (sh, wget, timeout, tail, tr, sleep): call until
-    the gateway answers (bounded), then check the reply; `body` None is a GET. `timeout`, not
-    wget's `-T`, bounds a call: `-T` crashes some busybox builds. Scripts join: each falls through
-    when its answer is right."""
-    q = shlex.quote
+def _call(body: str | None) -> str:
     post = ' --header "Content-Type: application/json" --post-data "$body"' if body is not None else ""
+    return f'timeout 10 wget -O - --header "Host: $host"{post}'
+
+
+def smoke_script(url: str, host: str, body: str | None, expected: str, attempts: int = 60, pause: int = 2,
+                 token: str | None = None) -> str:
+    """A POSIX shell script for busybox's applets (sh, wget, timeout, tail, tr, sleep, cat): call
+    until the gateway answers (bounded), then check the reply; `body` None is a GET; `token` the
+    file holding the bearer token. `timeout`, not wget's `-T`, bounds a call: `-T` crashes some
+    busybox builds. Scripts join: each falls through when its answer is right."""
+    q = shlex.quote
+    bearer = f' --header "Authorization: Bearer $(cat {q(token)})"' if token else ""
     return "\n".join([
         "set -u",
         f"url={q(url)}; host={q(host)}; {f'body={q(body)}; ' if body is not None else ''}expected={q(expected)}",
         "i=0",
-        f'until reply=$(timeout 10 wget -O - --header "Host: $host"{post} "$url" 2>/tmp/wget.log); do',
+        f'until reply=$({_call(body)}{bearer} "$url" 2>/tmp/wget.log); do',
         "  i=$((i + 1))",
         f"  if [ $i -ge {attempts} ]; then",
         '    echo "no answer from $url (Host: $host): $(tail -n 1 /tmp/wget.log)"; exit 1',
@@ -159,25 +174,71 @@ def smoke_script(url: str, host: str, body: str | None, expected: str, attempts:
     ])
 
 
+def refusal_script(url: str, host: str, body: str | None, attempts: int = REFUSAL_ATTEMPTS, pause: int = 2) -> str:
+    """The same call without a token must be refused (401: a bad token, 403: none, RBAC); `up`
+    fails when the gateway still answers it after `attempts` tries."""
+    q = shlex.quote
+    return "\n".join([
+        f"url={q(url)}; host={q(host)}{f'; body={q(body)}' if body is not None else ''}",
+        "i=0",
+        "while :; do",
+        f'  if {_call(body)} "$url" >/dev/null 2>/tmp/refused.log; then',
+        "    answered=yes",
+        "  else",
+        "    answered=no",
+        "    if grep -qE ' 40[13] ' /tmp/refused.log; then",
+        '      echo "refused without a token: $(tail -n 1 /tmp/refused.log)"; break',
+        "    fi",
+        "  fi",
+        "  i=$((i + 1))",
+        f"  if [ $i -ge {attempts} ]; then",
+        '    if [ $answered = yes ]; then echo "the models are open: $url (Host: $host) answered a call without a'
+        ' token"; else echo "no refusal from $url (Host: $host): $(tail -n 1 /tmp/refused.log)"; fi',
+        "    exit 1",
+        "  fi",
+        f"  sleep {pause}",
+        "done",
+    ])
+
+
+@dataclass(frozen=True)
+class SmokeAuth:
+    """With a token of its own account for `audience`; None: auth is off, no token. Over http
+    whatever the gateway's scheme: the Gateway's HTTP listener takes the same routes and the same
+    policies, and busybox's own TLS offers no signature algorithm a current server accepts
+    (OpenSSL 3 refuses its handshake at security level 1)."""
+
+    audience: str | None
+
+
 def smoke_test(name: str, model: ModelConfig, call: Sample, host: str, gateway_service: tuple[str, str],
                new_pods: str | None, served: str, image_registry: str | None, waits: bool, parent: pulumi.Resource,
-               after: list[pulumi.Resource]) -> k8s.batch.v1.Job:
+               after: list[pulumi.Resource], auth: SmokeAuth = SmokeAuth(audience=None)) -> k8s.batch.v1.Job:
     """A Job in the model's namespace that calls the model through the gateway Service, as a
     client would, with the Host header that picks its route: it needs no load balancer, so it
     works on every cluster. `up` fails when the model does not answer as its sample says it
     should; the Job's log holds the reply. Mid-rollout the gateway may still reach an old pod:
     with `new_pods` (the new version's pods alone) the answer is checked there, and the route
-    through the gateway by what any version answers."""
+    through the gateway by what any version answers. With auth on, it calls with a token of its
+    own account, then without one, which the gateway must refuse."""
     ns, svc = gateway_service
     gateway = f"http://{svc}.{ns}.svc.cluster.local{call.path}"
-    if new_pods is None:
-        script = smoke_script(gateway, host, call.body, call.expected)
-    else:
-        script = "\n".join([
-            smoke_script(f"http://{new_pods}.{model.namespace}.svc.cluster.local{call.path}", host, call.body,
-                         call.expected),
-            smoke_script(gateway, host, call.body, call.routed),
-        ])
+    token = TOKEN_FILE if auth.audience else None
+    through = smoke_script(gateway, host, call.body, call.expected if new_pods is None else call.routed,
+                           token=token)
+    scripts = [through]
+    if new_pods is not None:
+        scripts.insert(0, smoke_script(f"http://{new_pods}.{model.namespace}.svc.cluster.local{call.path}", host,
+                                       call.body, call.expected))
+    if auth.audience:
+        scripts.append(refusal_script(gateway, host, call.body))
+    script = "\n".join(scripts)
+    volumes, mounts = None, None
+    if auth.audience:
+        volumes = [k8s.core.v1.VolumeArgs(name="token", projected=k8s.core.v1.ProjectedVolumeSourceArgs(sources=[
+            k8s.core.v1.VolumeProjectionArgs(service_account_token=k8s.core.v1.ServiceAccountTokenProjectionArgs(
+                audience=auth.audience, expiration_seconds=TOKEN_SECONDS, path="token"))]))]
+        mounts = [k8s.core.v1.VolumeMountArgs(name="token", mount_path=TOKEN_DIR, read_only=True)]
     return k8s.batch.v1.Job(
         f"{name}-smoke-test",
         metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -191,9 +252,12 @@ def smoke_test(name: str, model: ModelConfig, call: Sample, host: str, gateway_s
             backoff_limit=0,
             active_deadline_seconds=SMOKE_TEST_SECONDS,
             template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(labels=NO_SIDECAR, annotations=NO_SIDECAR),
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels={**NO_SIDECAR, SMOKE_TEST_LABEL: model.name},
+                                                    annotations=NO_SIDECAR),
                 spec=k8s.core.v1.PodSpecArgs(
                     restart_policy="Never",
+                    service_account_name=smoke_account(model),
+                    automount_service_account_token=False,
                     containers=[k8s.core.v1.ContainerArgs(
                         name="predict",
                         image=registry_image(image_registry, IMAGES["busybox"]),
@@ -201,7 +265,9 @@ def smoke_test(name: str, model: ModelConfig, call: Sample, host: str, gateway_s
                         # The pod's status then carries the reply for `kubectl describe`.
                         termination_message_policy="FallbackToLogsOnError",
                         resources=k8s.core.v1.ResourceRequirementsArgs(**JOB_RESOURCES),
+                        volume_mounts=mounts,
                     )],
+                    volumes=volumes,
                 ),
             ),
         ),

@@ -6,7 +6,7 @@ import json
 import shlex
 from dataclasses import dataclass
 
-from settings.config import ModelConfig, PathSource
+from settings.config import AuthConfig, ModelConfig, PathSource, Scheme
 from settings.versions import Mode
 
 SAMPLE = ["sparrow", "elephant", "sunflower"]
@@ -32,6 +32,32 @@ def host(model: ModelConfig, mode: Mode, domain: str) -> str:
     """KServe's default domain templates: Gateway API `<name>-<ns>.<domain>`, Knative `<name>.<ns>.<domain>`."""
     sep = "-" if mode == "standard" else "."
     return f"{model.name}{sep}{model.namespace}.{domain}"
+
+
+def predict_url(model: ModelConfig, mode: Mode, domain: str, scheme: Scheme = "http") -> str:
+    return f"{scheme}://{host(model, mode, domain)}{predict_path(model)}"
+
+
+def internal_predict_url(model: ModelConfig, mode: Mode, gateway_service: tuple[str, str]) -> str:
+    """For callers in the cluster. Standard: the gateway's Service, called with the model's host
+    (the predictor admits only the gateway, access.network_policy). Serverless: the predictor's
+    cluster host, which Knative routes through its local gateway, where the token is checked."""
+    if mode == "standard":
+        ns, svc = gateway_service
+        return f"http://{svc}.{ns}.svc.cluster.local{predict_path(model)}"
+    return f"http://{model.name}-predictor.{model.namespace}.svc.cluster.local{predict_path(model)}"
+
+
+def token_command(auth: AuthConfig, context: str | None, account: str = "default",
+                  namespace: str = "default") -> str | None:
+    """Mints a service-account token for the stack's audience (an hour, kubectl's default)."""
+    if not auth.enabled:
+        return None
+    return f"{kubectl(context)} create token {account} -n {namespace} --audience {shlex.quote(auth.audience)}"
+
+
+def kubectl(context: str | None) -> str:
+    return f"kubectl --context {shlex.quote(context)}" if context else "kubectl"
 
 
 def predict_path(model: ModelConfig) -> str:
@@ -109,16 +135,37 @@ def curl_body(model: ModelConfig) -> str | None:
 
 
 def curl_command(model: ModelConfig, model_host: str, predict_url: str, gateway_service: tuple[str, str],
-                 address: str | None, context: str | None) -> str:
+                 address: str | None, context: str | None, auth: AuthConfig,
+                 ca_secret: str | None = None) -> str:
     """A ready-to-run call through the gateway, the Host header picking the model's route; through
     a port-forward when the gateway has no load-balancer address (kind, minikube, bare metal), on
-    the stack's `kubernetes:context`: the cluster the provider deployed to, not kubectl's current one."""
+    the stack's `kubernetes:context`: the cluster the provider deployed to, not kubectl's current one.
+    It sends a token minted on the spot (`jwt`: the identity provider's, from $TOKEN). Over https
+    it checks the gateway's certificate against the model's host (`--resolve`), with the stack's
+    own CA when the issuer is its self-signed one (`ca_secret`, namespace/name)."""
     body = curl_body(model)
     data = f"-d '{body}'" if body is not None else "-d @request.json"
-    call = f"curl -sS -H 'Host: {model_host}' -H 'Content-Type: application/json' {data}"
-    if address:
-        return f"{call} {predict_url.replace(model_host, address, 1)}"
+    token = {"kubernetes": f'-H "Authorization: Bearer $({token_command(auth, context)})" ',
+             "jwt": '-H "Authorization: Bearer $TOKEN" '}.get(auth.type, "")
+    https = predict_url.startswith("https://")
+    ca, fetch_ca = "", ""
+    if https and ca_secret:
+        secret_ns, secret = ca_secret.split("/", 1)
+        fetch_ca = (f"{kubectl(context)} -n {secret_ns} get secret {secret} -o jsonpath='{{.data.ca\\.crt}}' "
+                    "| base64 -d > ca.crt; ")
+        ca = "--cacert ca.crt "
     ns, svc = gateway_service
-    kubectl = f"kubectl --context {shlex.quote(context)}" if context else "kubectl"
-    local = predict_url.replace(model_host, "127.0.0.1:8080", 1)
-    return f"{kubectl} -n {ns} port-forward svc/{svc} 8080:80 & sleep 2; {call} {local}; kill %1"
+    port = 443 if https else 80
+    local_port = 8443 if https else 8080
+    if https:
+        target = address or "127.0.0.1"
+        url = predict_url if address else predict_url.replace(model_host, f"{model_host}:{local_port}", 1)
+        call = (f"curl -sS {ca}--resolve {model_host}:{local_port if not address else port}:{target} {token}"
+                f"-H 'Content-Type: application/json' {data} {url}")
+    else:
+        call = f"curl -sS -H 'Host: {model_host}' {token}-H 'Content-Type: application/json' {data}"
+        url = predict_url.replace(model_host, address or f"127.0.0.1:{local_port}", 1)
+        call = f"{call} {url}"
+    if address:
+        return f"{fetch_ca}{call}"
+    return f"{fetch_ca}{kubectl(context)} -n {ns} port-forward svc/{svc} {local_port}:{port} & sleep 2; {call}; kill %1"

@@ -17,12 +17,14 @@ from typing import Any, Literal
 
 from settings import upgrades
 from settings import versions as v
+from settings.config.auth import AuthConfig, Caller, read_auth
 from settings.config.layers import (
     INSTALL_KEYS,
     GatewayConfig,
     Install,
     Layers,
     Profile,
+    Scheme,
     ServiceType,
     TlsIssuer,
     Versions,
@@ -48,10 +50,10 @@ from settings.config.models import (
 from settings.config.reader import PROJECT, ConfigError, Reader, canonical_quantity, dns_subdomain, parse_quantity
 
 __all__ = [
-    "CONFIGMAP_LIMIT", "MODEL_KEYS", "EnvVar", "PROJECT", "TOP_LEVEL_KEYS", "ConfigError", "GatewayConfig",
-    "ImageSource", "Install", "Layers", "ModelConfig", "ModelSource", "PathSource", "Profile", "ServiceType",
-    "StackConfig", "StorageConfig", "TlsIssuer", "UriSource", "Versions", "canonical_quantity", "decode",
-    "from_stack_file", "parse", "parse_quantity",
+    "CONFIGMAP_LIMIT", "MODEL_KEYS", "AuthConfig", "Caller", "EnvVar", "PROJECT", "TOP_LEVEL_KEYS",
+    "ConfigError", "GatewayConfig", "ImageSource", "Install", "Layers", "ModelConfig", "ModelSource",
+    "PathSource", "Profile", "Scheme", "ServiceType", "StackConfig", "StorageConfig", "TlsIssuer", "UriSource",
+    "Versions", "canonical_quantity", "decode", "from_stack_file", "parse", "parse_quantity",
 ]
 
 Readiness = Literal["wait", "skip"]
@@ -73,6 +75,7 @@ class StackConfig:
     install: Install = Install()
     layers: Layers = Layers()
     profile: Profile = "default"
+    auth: AuthConfig = AuthConfig()
     project_dir: Path = field(default=Path("."), compare=False)
     kept_crds: tuple[str, ...] = ()
     """CRDs an earlier KServe release of this stack installed that this one no longer ships."""
@@ -92,7 +95,7 @@ class StackConfig:
 
 TOP_LEVEL_KEYS = {
     "mode", "domain", "readiness", "smokeTest", "imageRegistry", "versions", "sources", "gateway", "model",
-    "models", "secrets", "install", "layers", "profile",
+    "models", "secrets", "install", "layers", "profile", "auth",
 }
 UNDECLARED_KEYS = frozenset({"models", "secrets"})
 """Keys Pulumi.yaml leaves out: Pulumi requires a declared key that has no default, and a
@@ -169,14 +172,16 @@ def parse(raw: Mapping[str, Any], project_dir: Path = Path("."),
         r.fail("layers.istio", raw.get("layers", {}).get("istio"),
                "the stack's own Knative routes through istio-system/istio-ingressgateway; "
                "another place needs install.knative: false (a Knative configured for it)")
+    auth = read_auth(r, raw.get("auth"), versions.istio, install.istio)
     secrets = read_secrets(r, raw.get("secrets"), "secrets" in secret_keys)
     for key in sorted(secret_keys - SECRET_KEYS):
         r.fail(key, "[secret]", "the stack's outputs are built from it, so it cannot hold a secret: keep the "
                "value in kserve-stack:secrets and refer to it with {secret: NAME}")
     config = StackConfig(
         mode=mode, domain=domain, readiness=readiness, smoke_test=smoke_test, image_registry=registry,
-        versions=versions, charts=charts, gateway_api_crds=manifest, gateway=read_gateway(r, raw.get("gateway")),
-        models=read_models(r, raw, mode, project_dir, _known_release(versions.kserve), secrets),
+        versions=versions, charts=charts, gateway_api_crds=manifest, gateway=read_gateway(r, raw.get("gateway"), mode),
+        models=read_models(r, raw, mode, project_dir, _known_release(versions.kserve), secrets, auth.type),
+        auth=auth,
         project_dir=project_dir, secrets=tuple(sorted(secrets)),
         install=install, layers=layers, profile=read_profile(r, raw.get("profile")),
         kept_crds=upgrades.kept_crds(deployed, versions.kserve) if not r.problems else (),

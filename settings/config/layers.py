@@ -10,6 +10,7 @@ from settings import versions as v
 from settings.config.reader import DNS1123_LABEL, Reader, boolean
 
 ServiceType = Literal["LoadBalancer", "NodePort", "ClusterIP"]
+Scheme = Literal["http", "https"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class GatewayConfig:
     service_type: ServiceType = "LoadBalancer"
     tls_issuer: TlsIssuer | None = None
     """None: the stack makes a self-signed issuer for the gateway certificate."""
+    scheme: Scheme = "http"
+    """What the model URLs use: https is the KServe Gateway's HTTPS listener, with the certificate
+    the stack issues (standard mode)."""
 
 
 
@@ -107,8 +111,12 @@ def read_sources(r: Reader, raw: Any, kserve_version: str) -> tuple[dict[str, v.
     return charts, manifest
 
 
-def read_gateway(r: Reader, raw: Any) -> GatewayConfig:
-    data = r.obj(raw, "gateway", {"serviceType", "tlsIssuer"})
+def read_gateway(r: Reader, raw: Any, mode: str) -> GatewayConfig:
+    data = r.obj(raw, "gateway", {"serviceType", "tlsIssuer", "scheme"})
+    scheme = r.choice(data.get("scheme"), "gateway.scheme", ("http", "https"), "http")
+    if scheme == "https" and mode == "serverless":
+        r.fail("gateway.scheme", scheme, "serverless mode serves http only: Knative's ingress gateway has no "
+               "certificate from this stack (Knative's external-domain TLS would give it one); allowed: http")
     service_type = r.choice(data.get("serviceType"), "gateway.serviceType",
                             ("LoadBalancer", "NodePort", "ClusterIP"), "LoadBalancer")
     issuer = None
@@ -117,7 +125,7 @@ def read_gateway(r: Reader, raw: Any) -> GatewayConfig:
         kind = r.choice(spec.get("kind"), "gateway.tlsIssuer.kind", ("ClusterIssuer", "Issuer"), "ClusterIssuer")
         name = r.dns_label(spec.get("name"), "gateway.tlsIssuer.name", DNS1123_LABEL, 253, "a DNS-1123 name")
         issuer = TlsIssuer(kind=kind, name=name)
-    return GatewayConfig(service_type=service_type, tls_issuer=issuer)
+    return GatewayConfig(service_type=service_type, tls_issuer=issuer, scheme=scheme)
 
 
 

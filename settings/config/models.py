@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from settings import runtimes as rt
+from settings.config.auth import Caller, read_callers
 from settings.config.placement import read_node_selector, read_tolerations
 from settings.config.reader import (
     DNS1035_LABEL,
@@ -147,6 +148,8 @@ class ModelConfig:
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: tuple[dict[str, Any], ...] = ()
     """Where the predictor may run (settings/config/placement), e.g. a tainted GPU pool."""
+    callers: tuple[Caller, ...] = ()
+    """Who may call it (settings/config/auth); none given: any token of the stack's audience."""
     key: str = ""
     """The config key the model came from (`model`, `models[2]`)."""
 
@@ -173,7 +176,7 @@ MODEL_KEYS = {
     "name", "namespace", "format", "protocol", "runtime", "path", "image", "imagePath", "storageUri",
     "storage", "resources", "minReplicas", "maxReplicas", "readyTimeoutSeconds", "createNamespace",
     "args", "env", "hfToken", "sharedMemory", "canaryTrafficPercent", "requestTimeoutSeconds",
-    "nodeSelector", "tolerations",
+    "nodeSelector", "tolerations", "callers",
 }
 STORAGE_KEYS = {"size", "storageClass", "hostPath", "node", "accessMode"}
 
@@ -394,7 +397,7 @@ def _read_env(r: Reader, key: str, raw: Any, secrets: frozenset[str]) -> tuple[E
 
 
 def read_model(r: Reader, raw: Any, mode: str, project_dir: Path, kserve: str, key: str = "model",
-               secrets: frozenset[str] = frozenset()) -> ModelConfig:
+               secrets: frozenset[str] = frozenset(), auth_type: str = "kubernetes") -> ModelConfig:
     data = r.obj(raw, key, MODEL_KEYS)
     known = len(r.problems)
     name = r.dns_label(data.get("name", "model"), f"{key}.name", DNS1035_LABEL, MAX_MODEL_NAME,
@@ -458,13 +461,14 @@ def read_model(r: Reader, raw: Any, mode: str, project_dir: Path, kserve: str, k
         hf_token=hf_token, shared_memory=shared_memory, canary_traffic_percent=canary, key=key,
         node_selector=read_node_selector(r, key, data.get("nodeSelector")),
         tolerations=read_tolerations(r, key, data.get("tolerations")),
+        callers=read_callers(r, data.get("callers"), key, auth_type),
         request_timeout=r.integer(data.get("requestTimeoutSeconds"), f"{key}.requestTimeoutSeconds",
                                   LLM_REQUEST_TIMEOUT, minimum=1) if llm or "requestTimeoutSeconds" in data else None,
     )
 
 
 def read_models(r: Reader, raw: dict[str, Any], mode: str, project_dir: Path, kserve: str,
-                secrets: frozenset[str]) -> tuple[ModelConfig, ...]:
+                secrets: frozenset[str], auth_type: str = "kubernetes") -> tuple[ModelConfig, ...]:
     """`model` (one) or `models` (a list, possibly empty: the platform alone). Pulumi hands the
     program `model`'s declared default, `{}`, whenever the stack leaves it out."""
     if raw.get("model") not in (None, {}) and "models" in raw:
@@ -472,12 +476,13 @@ def read_models(r: Reader, raw: dict[str, Any], mode: str, project_dir: Path, ks
                "not both")
         return ()
     if "models" not in raw:
-        return (read_model(r, raw.get("model"), mode, project_dir, kserve, "model", secrets),)
+        return (read_model(r, raw.get("model"), mode, project_dir, kserve, "model", secrets, auth_type),)
     listed = raw["models"]
     if not isinstance(listed, list):
         r.fail("models", listed, "expected a list of models (or [] for the platform alone)")
         return ()
-    models = tuple(read_model(r, m, mode, project_dir, kserve, f"models[{i}]", secrets) for i, m in enumerate(listed))
+    models = tuple(read_model(r, m, mode, project_dir, kserve, f"models[{i}]", secrets, auth_type)
+                   for i, m in enumerate(listed))
     creates: dict[str, ModelConfig] = {}
     for m in models:
         first = creates.setdefault(m.namespace, m)

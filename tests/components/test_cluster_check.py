@@ -101,7 +101,7 @@ def layer_types(run) -> set[str]:
 
 def test_layers_the_cluster_runs_are_not_registered(run_stack):
     run = run_stack("standard", install={"certManager": False, "istio": False, "gatewayApi": False})
-    assert layer_types(run) == {"ClusterCheck", "CertManager", "KServeRelease", "ModelService"}
+    assert layer_types(run) == {"ClusterCheck", "CertManager", "KServeRelease", "GatewayAuth", "ModelService"}
     cert_manager = [r.name for r in run.regs.values() if r.layer == "CertManager" and r.custom]
     assert cert_manager == ["cert-manager-selfsigned-issuer"], "the stack's own issuer stays"
     check = run.named("cluster-check-chart")
@@ -115,7 +115,13 @@ def test_serverless_calls_the_gateway_where_the_cluster_keeps_it(run_stack):
     run = run_stack("serverless", install={"istio": False, "knative": False},
                     layers={"istio": {"namespace": "mesh", "ingressGateway": "public-gw"},
                             "knative": {"namespace": "serving"}})
-    assert layer_types(run) == {"ClusterCheck", "CertManager", "KServeRelease", "ModelService"}
+    assert layer_types(run) == {"ClusterCheck", "CertManager", "KServeRelease", "GatewayAuth", "ModelService"}
+    tokens = run.named("gateway-auth-tokens").inputs
+    assert tokens["metadata"]["namespace"] == "mesh"
+    assert tokens["spec"]["selector"] == {"matchLabels": {"istio": "public-gw"}}, "the name less istio-"
+    ingress = run.named("model-predictor-ingress").inputs["spec"]["ingress"][0]["from"]
+    assert {"kubernetes.io/metadata.name": "mesh"} in [p["namespaceSelector"]["matchLabels"] for p in ingress]
+    assert {"kubernetes.io/metadata.name": "serving"} in [p["namespaceSelector"]["matchLabels"] for p in ingress]
     smoke = run.named("model-smoke-test").inputs["spec"]["template"]["spec"]["containers"][0]["command"][-1]
     assert "http://public-gw.mesh.svc.cluster.local/v1/models/model:predict" in smoke
     gateway = run.named("kserve-controller").inputs["values"]["kserve"]["controller"]["gateway"]

@@ -8,7 +8,7 @@ import pytest
 from tools.graph import critical_path, is_gate, layer_edges
 
 ALL_LAYERS = {"ClusterCheck", "CertManager", "IstioMesh", "GatewayLayer", "KnativeLayer", "KServeRelease",
-              "ModelService"}
+              "GatewayAuth", "ModelService"}
 LAYERS = {
     "standard": ALL_LAYERS - {"KnativeLayer"},
     "serverless": ALL_LAYERS - {"GatewayLayer"},
@@ -23,6 +23,9 @@ EDGES = {
         ("KServeRelease", "IstioMesh"),
         ("ModelService", "KServeRelease"),
         ("ModelService", "IstioMesh"),
+        ("GatewayAuth", "KServeRelease"),
+        ("GatewayAuth", "IstioMesh"),
+        ("ModelService", "GatewayAuth"),
     },
     "serverless": {
         ("KnativeLayer", "IstioMesh"),
@@ -30,6 +33,9 @@ EDGES = {
         ("KServeRelease", "KnativeLayer"),
         ("ModelService", "KServeRelease"),
         ("ModelService", "IstioMesh"),
+        ("GatewayAuth", "KServeRelease"),
+        ("GatewayAuth", "IstioMesh"),
+        ("ModelService", "GatewayAuth"),
     },
 }
 

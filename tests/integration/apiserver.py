@@ -130,6 +130,8 @@ class LocalApiServer:
                 f"--kubeconfig={self.kubeconfig}", f"--authentication-kubeconfig={self.kubeconfig}",
                 f"--authorization-kubeconfig={self.kubeconfig}", "--bind-address=127.0.0.1",
                 f"--secure-port={free_port()}", f"--service-account-private-key-file={d / 'sa.key'}",
+                # What every namespace's kube-root-ca.crt then holds, as kubeadm sets it.
+                f"--root-ca-file={d / 'certs' / 'apiserver.crt'}",
                 "--use-service-account-credentials=false", "--leader-elect=false",
                 "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller",
             ])

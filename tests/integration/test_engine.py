@@ -35,8 +35,10 @@ UPSTREAM_CHARTS = SHARED_DIR / "upstream-charts"
 CASES = [("standard", "v0.20.0"), ("serverless", "v0.20.0"), ("standard", "v0.16.0"), ("serverless", "v0.15.2")]
 """Both modes on the newest release; the two older releases whose one `kserve` chart holds
 the serving runtimes, one per mode (v0.15 also brings Istio 1.23 and Knative operator 1.15)."""
-EXTRA_CONFIG = {("serverless", "v0.15.2"): {"kserve-stack:gateway": {"serviceType": "NodePort"}}}
-"""The Service type is set on the rendered Service, not through the chart's values."""
+EXTRA_CONFIG = {("serverless", "v0.15.2"): {"kserve-stack:gateway": {"serviceType": "NodePort"},
+                                            "kserve-stack:auth": {"type": "none"}}}
+"""The Service type is set on the rendered Service, not through the chart's values. Auth is off
+where the Istio is pinned to the charts in shared/ (1.27.1, refused with auth: settings/config/auth)."""
 ISTIO_FROM = {"v0.15.2": "v0.20.0"}
 """KServe v0.15.2's own Istio 1.23.2 `gateway` chart fails its values schema under the provider's
 Helm; v0.15 runs with an Istio release whose chart renders (its window is 1.25 to 1.27), and
@@ -199,11 +201,46 @@ def check_installed(api, project: Project, mode: str, release: str, class_by_sta
         assert service.spec.type == (service_type or "LoadBalancer")
         assert service.metadata.labels["istio"] == "ingressgateway", "Knative's net-istio selects this label"
 
+    check_gateway_auth(api, project, mode, release, isvc)
     state = project.state()
     shared = {key: urns for key, urns in owners(state).items() if len(urns) > 1}
     assert not shared, f"objects managed by more than one resource: {shared}"
     if versions.kserve_release(release).runtimes_chart is None:
         check_runtimes_wait_for_their_webhook(state)
+
+
+def check_gateway_auth(api, project: Project, mode: str, release: str, isvc: dict) -> None:
+    """What the API server holds for auth at the gateway, as applied by the real engine: the token
+    check and the model's policy where the gateway runs, the NetworkPolicy, the discovery binding,
+    and istiod's extra CA as the real istiod chart rendered it, equal to the cluster's own.
+    Envoy enforcing them cannot run here (.github/workflows/e2e.yml does, on kind)."""
+    from kubernetes import client
+
+    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    rbac, net = client.RbacAuthorizationV1Api(api), client.NetworkingV1Api(api)
+    policies = net.read_namespaced_network_policy("model-predictor-ingress", "default")
+    assert policies.spec.pod_selector.match_labels == {"serving.kserve.io/inferenceservice": "model"}
+    outputs = project.outputs()
+    if EXTRA_CONFIG.get((mode, release), {}).get("kserve-stack:auth", {}).get("type") == "none":
+        assert isvc["metadata"]["annotations"]["kserve-stack/auth"] == "none"
+        assert "anyone who reaches the gateway" in outputs["auth_warning"]
+        assert not custom.list_cluster_custom_object("security.istio.io", "v1", "requestauthentications")["items"]
+        return
+    namespace = "kserve" if mode == "standard" else "istio-system"
+    tokens = custom.get_namespaced_custom_object("security.istio.io", "v1", namespace, "requestauthentications",
+                                                 "kserve-stack-tokens")
+    assert [r["issuer"] for r in tokens["spec"]["jwtRules"]] == [outputs["auth"]["issuer"]]
+    policy = custom.get_namespaced_custom_object("security.istio.io", "v1", namespace, "authorizationpolicies",
+                                                 "kserve-stack.default.model")
+    assert policy["spec"]["action"] == "ALLOW" and ("targetRefs" in policy["spec"]) == (mode == "standard")
+    binding = rbac.read_cluster_role_binding(f"kserve-stack-{mode}-issuer-discovery")
+    assert binding.role_ref.name == "system:service-account-issuer-discovery"
+    assert [s.name for s in binding.subjects] == ["system:unauthenticated"]
+    if "istio" in outputs["installed_layers"]:  # else the cluster's istiod, whose CA is its owner's
+        extra = core.read_namespaced_config_map("pilot-jwks-extra-cacerts", "istio-system").data["extra.pem"]
+        cluster = core.read_namespaced_config_map("kube-root-ca.crt", "kube-system").data["ca.crt"]
+        assert extra == cluster and "BEGIN CERTIFICATE" in cluster
+    assert outputs["token_command"].endswith("create token default -n default --audience kserve-stack")
 
 
 def check_runtimes_wait_for_their_webhook(state: list[dict]) -> None:

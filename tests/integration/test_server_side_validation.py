@@ -82,7 +82,8 @@ def test_every_kind_the_program_makes_was_sent(run_stack):
     assert kinds >= {
         "Namespace", "ClusterIssuer", "CustomResourceDefinition", "GatewayClass", "Gateway", "Certificate",
         "IngressClass", "KnativeServing", "InferenceService", "PersistentVolume",
-        "PersistentVolumeClaim", "ConfigMap", "Job", "Secret", "ServiceAccount",
+        "PersistentVolumeClaim", "ConfigMap", "Job", "Secret", "ServiceAccount", "RequestAuthentication",
+        "AuthorizationPolicy", "NetworkPolicy", "ClusterRoleBinding",
     }
 
 
@@ -120,6 +121,30 @@ def test_a_broken_gateway_and_job_are_rejected(cluster, run_stack):
     claim["spec"]["accesModes"] = claim["spec"].pop("accessModes")
     status, message = apply(cluster, claim)
     assert status >= 400 and "accesModes" in message, message
+
+
+def _first(objects: list[dict], kind: str, name_part: str = "") -> dict:
+    return copy.deepcopy(next(o for o in objects if o["kind"] == kind and name_part in o["metadata"]["name"]))
+
+
+@pytest.mark.parametrize(("kind", "name_part", "mutate", "expected"), [
+    ("RequestAuthentication", "", lambda o: o["spec"]["jwtRules"][0].update(jwks_uri="x"), "jwks_uri"),
+    ("AuthorizationPolicy", "kserve-stack.", lambda o: o["spec"]["rules"][0]["from"][0]["source"].update(
+        requestPrincipal=["*"]), "requestPrincipal"),
+    ("AuthorizationPolicy", "kserve-stack.", lambda o: o["spec"].update(action="PERMIT"), "action"),
+    ("NetworkPolicy", "", lambda o: o["spec"].update(policyType=["Ingress"]), "policyType"),
+    ("NetworkPolicy", "", lambda o: o["spec"]["ingress"][0]["from"][0].update(namespaceSelector="kserve"),
+     "namespaceSelector"),
+    ("ClusterRoleBinding", "", lambda o: o["roleRef"].update(kind="Role", name=""), "roleRef"),
+])
+def test_broken_access_objects_are_rejected(cluster, run_stack, kind, name_part, mutate, expected):
+    """Both Istio policy kinds against Istio's own CRDs (shared/upstream-crds/istio), the
+    NetworkPolicy and the binding against Kubernetes."""
+    obj = _first(run_stack("standard").objects(), kind, name_part)
+    assert apply(cluster, obj)[0] == 200
+    mutate(obj)
+    status, message = apply(cluster, obj)
+    assert status >= 400 and expected in message, (status, message)
 
 
 def test_canonical_quantities_are_the_api_servers_own(cluster):

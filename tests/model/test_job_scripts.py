@@ -8,7 +8,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,11 +23,12 @@ from components.model_service import (
     sample,
     smoke_script,
 )
+from components.model_service.jobs import refusal_script
 from settings import config
 from tests.conftest import PROJECT_DIR, missing_tool
 
 APPLETS = ("sh", "wget", "timeout", "tail", "tr", "sleep", "mkdir", "rm", "cp", "mv", "ls", "touch",
-           "grep", "id", "dirname")
+           "grep", "id", "dirname", "cat")
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +210,92 @@ def test_a_claim_another_user_wrote_serves_its_versions_and_refuses_new_ones_say
         assert sorted(p.name for p in base.iterdir()) == ["v1"]
     finally:
         base.chmod(0o755)
+
+
+class StandInGateway(BaseHTTPRequestHandler):
+    """Istio's answers at the gateway, for the smoke test's two calls: the model's reply for the
+    good token, 401 for another token (RequestAuthentication), 403 without one (no ALLOW policy
+    matched); `open` answers every call, as a gateway without the policies would."""
+
+    open = False
+    reply = b'{"predictions":[1,0,2]}'
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        token = self.headers.get("Authorization")
+        if token == f"Bearer {TOKEN}" or self.open:
+            self._send(200, self.reply)
+        elif token:
+            self._send(401, b"Jwt verification fails")
+        else:
+            self._send(403, b"RBAC: access denied")
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.smoke.test"
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    """A stand-in gateway on loopback."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Gateway", (StandInGateway,), {}))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", server
+    server.shutdown()
+
+
+@pytest.fixture
+def token_file(tmp_path) -> str:
+    path = tmp_path / "token"
+    path.write_text(TOKEN)
+    return str(path)
+
+
+def test_the_smoke_test_calls_with_its_token_and_is_refused_without(busybox, gateway, model_config, token_file):
+    base, server = gateway
+    server.RequestHandlerClass.open = False
+    call = sample(model_config)
+    script = "\n".join([
+        smoke_script(f"{base}{call.path}", "model-default.example.com", call.body, call.expected, token=token_file),
+        refusal_script(f"{base}{call.path}", "model-default.example.com", call.body, attempts=2, pause=0),
+    ])
+    result = run_script(busybox, script)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("ok: ") and "refused without a token:" in result.stdout and "403" in result.stdout
+    assert TOKEN not in result.stdout
+
+
+def test_a_token_the_gateway_refuses_fails_the_smoke_test(busybox, gateway, model_config, tmp_path):
+    base, server = gateway
+    server.RequestHandlerClass.open = False
+    (tmp_path / "forged").write_text("forged")
+    call = sample(model_config)
+    result = run_script(busybox, smoke_script(f"{base}{call.path}", "h", call.body, call.expected,
+                                              token=str(tmp_path / "forged"), attempts=2, pause=0))
+    assert result.returncode == 1 and "no answer from" in result.stdout and "401" in result.stdout
+
+
+def test_an_open_gateway_fails_up_saying_the_models_are_open(busybox, gateway, model_config):
+    base, server = gateway
+    server.RequestHandlerClass.open = True
+    call = sample(model_config)
+    result = run_script(busybox, refusal_script(f"{base}{call.path}", "model-default.example.com", call.body,
+                                                attempts=2, pause=0))
+    assert result.returncode == 1
+    assert "the models are open" in result.stdout
+
+
+def test_a_gateway_that_neither_answers_nor_refuses_fails_too(busybox, model_config):
+    call = sample(model_config)
+    result = run_script(busybox, refusal_script(f"http://127.0.0.1:9{call.path}", "h", call.body, attempts=2,
+                                                pause=0))
+    assert result.returncode == 1 and "no refusal from" in result.stdout

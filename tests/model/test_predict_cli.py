@@ -7,6 +7,8 @@ import contextlib
 import http.server
 import json
 import os
+import shlex
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -38,14 +40,18 @@ def test_real_server_v1_and_v2(model_server):
 
 
 @contextlib.contextmanager
-def json_server(answer: Callable[[str, str, bytes], dict]):
-    """A local HTTP server answering each POST with `answer(host, path, body)` as JSON."""
+def json_server(answer: Callable[[str, str, bytes], dict], status: int = 200, tls: ssl.SSLContext | None = None,
+                headers: list[dict] | None = None):
+    """A local HTTP server answering each POST with `answer(host, path, body)` as JSON and `status`;
+    over TLS with `tls`; each request's headers appended to `headers`."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
+            if headers is not None:
+                headers.append(dict(self.headers))
             data = json.dumps(answer(self.headers["Host"], self.path,
                                      self.rfile.read(int(self.headers["Content-Length"])))).encode()
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -55,6 +61,8 @@ def json_server(answer: Callable[[str, str, bytes], dict]):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"127.0.0.1:{server.server_address[1]}"
@@ -120,9 +128,14 @@ def test_stack_that_does_not_exist(tmp_path):
 
 
 FAKE_KUBECTL = """\
-    import http.server, json, os, sys
+    import base64, http.server, json, os, ssl, sys
     log = os.environ["FAKE_KUBECTL_LOG"]
     args = sys.argv[1:]
+    if "get" in args:
+        with open(os.path.join(log, "get.json"), "w") as f:
+            json.dump(args, f)
+        print(base64.b64encode(open(os.environ["FAKE_CA"], "rb").read()).decode())
+        sys.exit(0)
     kubeconfig = args[args.index("--kubeconfig") + 1] if "--kubeconfig" in args else None
     with open(os.path.join(log, "run.json"), "w") as f:
         json.dump({"args": args, "pid": os.getpid(), "kubeconfig": kubeconfig,
@@ -135,6 +148,8 @@ FAKE_KUBECTL = """\
         def do_POST(self):
             with open(os.path.join(log, "hosts"), "a") as f:
                 f.write(self.headers["Host"] + "\\n")
+            with open(os.path.join(log, "authorization"), "a") as f:
+                f.write(self.headers.get("Authorization", "-") + "\\n")
             self.rfile.read(int(self.headers["Content-Length"]))
             status = int(os.environ.get("FAKE_GATEWAY_STATUS", "200"))
             body = json.dumps({"predictions": [1, 0, 2]}).encode()
@@ -146,13 +161,23 @@ FAKE_KUBECTL = """\
         def log_message(self, *args):
             pass
 
+    def sni(sock, name, context):
+        with open(os.path.join(log, "sni"), "a") as f:
+            f.write(str(name) + "\\n")
+
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    if os.environ.get("FAKE_GATEWAY_CERT"):
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(os.environ["FAKE_GATEWAY_CERT"], os.environ["FAKE_GATEWAY_KEY"])
+        tls.sni_callback = sni
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     print("Forwarding from 127.0.0.1:%d -> 8080" % server.server_address[1], flush=True)
     print("Forwarding from [::1]:%d -> 8080" % server.server_address[1], flush=True)
     server.serve_forever()
 """
 """Stands in for `kubectl port-forward`: records its arguments, serves the gateway's side on the
-port it names (recording each Host header) and runs until it is stopped."""
+port it names (recording each Host and Authorization header; over TLS with FAKE_GATEWAY_CERT, and
+each SNI) and runs until it is stopped. As `kubectl get secret` it prints FAKE_CA in base64."""
 
 
 def fake_cluster(tmp_path: Path, outputs: dict, config: dict, config_get: str = "", **env: str) -> dict:
@@ -417,4 +442,201 @@ def test_model_through_a_port_forward(tmp_path):
     out = cli("--stack", "standard", "--model", "other", env=fake_cluster(tmp_path, outputs, {}))
     assert (out.returncode, out.stdout) == (0, "[1, 0, 2]\n"), out.stderr
     assert (tmp_path / "log" / "hosts").read_text().splitlines() == ["other-default.example.com"]
+    assert_stopped(kubectl_run(tmp_path)["pid"])
+
+
+MODEL_HOST = "model-default.example.com"
+
+
+def python_command(code: str) -> str:
+    """A `token_command` that runs `code`: stands in for `kubectl create token`."""
+    return shlex.join([sys.executable, "-c", code])
+
+
+def auth_stack(address: str, auth_type: str = "kubernetes", token_command: str | None = None) -> dict:
+    outputs = {"predict_url": f"http://{MODEL_HOST}/v1/models/model:predict", "gateway_address": address,
+               "auth": {"type": auth_type, "issuer": "https://issuer.example.com", "audiences": ["kserve-stack"]}}
+    if token_command is not None:
+        outputs["token_command"] = token_command
+    return outputs
+
+
+def without_token(env: dict, **extra: str) -> dict:
+    """The environment minus any KSERVE_STACK_TOKEN of the caller's own."""
+    return {**{k: v for k, v in env.items() if k != "KSERVE_STACK_TOKEN"}, **extra}
+
+
+def stack_outputs(tmp_path: Path, outputs: dict, **extra: str) -> dict:
+    """A fake pulumi printing `outputs` from a file (a token command's quotes would break `echo '...'`)."""
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    return without_token(fake_pulumi(tmp_path, f"cat {tmp_path / 'outputs.json'}\n"), **extra)
+
+
+@pytest.fixture
+def header_gateway():
+    """A gateway answering [1, 0, 2] and recording each request's headers."""
+    headers: list[dict] = []
+    with json_server(lambda host, path, body: {"predictions": [1, 0, 2]}, headers=headers) as address:
+        yield address, headers
+
+
+@pytest.mark.parametrize(("flag", "env_token", "token_command", "sent"), [
+    ("from-flag", "from-env", python_command("raise SystemExit('not run')"), "from-flag"),
+    (None, "from-env", python_command("raise SystemExit('not run')"), "from-env"),
+    (None, None, python_command("print('minted-token')"), "minted-token"),
+], ids=["flag", "env", "token_command"])
+def test_token_from_the_flag_the_env_or_the_token_command(tmp_path, header_gateway, flag, env_token, token_command,
+                                                          sent):
+    address, headers = header_gateway
+    env = stack_outputs(tmp_path, auth_stack(address, token_command=token_command),
+                        **({"KSERVE_STACK_TOKEN": env_token} if env_token else {}))
+    out = cli("--stack", "standard", "--expect", "1,0,2", *(["--token", flag] if flag else []), env=env)
+    assert out.returncode == 0, out.stderr
+    assert [h.get("Authorization") for h in headers] == [f"Bearer {sent}"]
+    assert sent not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("auth", [{"type": "none"}, None], ids=["none", "absent"])
+def test_no_token_is_sent_to_a_stack_without_auth(tmp_path, header_gateway, auth):
+    address, headers = header_gateway
+    outputs = {"predict_url": f"http://{MODEL_HOST}/v1/models/model:predict", "gateway_address": address}
+    if auth is not None:
+        outputs |= {"auth": auth, "auth_warning": "kserve-stack:auth is none: anyone ... can call every model"}
+    env = stack_outputs(tmp_path, outputs, KSERVE_STACK_TOKEN="from-env")
+    out = cli("--stack", "standard", "--token", "from-flag", env=env)
+    assert out.returncode == 0, out.stderr
+    assert len(headers) == 1 and "Authorization" not in headers[0]
+
+
+def test_jwt_stack_without_a_token_asks_for_one(tmp_path, header_gateway):
+    address, headers = header_gateway
+    env = stack_outputs(tmp_path, auth_stack(address, "jwt"))
+    out = cli("--stack", "standard", env=env)
+    assert out.returncode == 2 and not headers
+    assert "pass --token or KSERVE_STACK_TOKEN" in out.stderr and "identity provider" in out.stderr
+
+
+def test_a_failing_token_command_is_named(tmp_path, header_gateway):
+    address, headers = header_gateway
+    command = python_command("raise SystemExit('serviceaccounts \"default\" not found')")
+    out = cli("--stack", "standard", env=stack_outputs(tmp_path, auth_stack(address, token_command=command)))
+    assert out.returncode == 2 and not headers
+    assert f"the stack's token_command failed (exit 1): {command}" in out.stderr
+    assert 'serviceaccounts "default" not found' in out.stderr
+
+
+@pytest.mark.parametrize(("status", "hint"), [(401, "check the token"), (403, "`callers`")])
+def test_a_refusal_says_so_and_never_prints_the_token(tmp_path, status, hint):
+    """The gateway's answer quotes the token back; the error shows it redacted."""
+    headers: list[dict] = []
+
+    def answer(host: str, path: str, body: bytes) -> dict:
+        return {"error": f"rejected {headers[-1].get('Authorization')}"}
+
+    with json_server(answer, status=status, headers=headers) as address:
+        command = python_command("print('s3cret-minted-token')")
+        out = cli("--stack", "standard", env=stack_outputs(tmp_path, auth_stack(address, token_command=command)))
+    assert headers[0]["Authorization"] == "Bearer s3cret-minted-token"
+    assert out.returncode == 2
+    assert f"error: the gateway refused the call ({status}): " in out.stderr and hint in out.stderr
+    assert "Bearer <token>" in out.stderr
+    assert "s3cret" not in out.stdout + out.stderr
+
+
+def test_a_refusal_without_a_token_says_none_was_sent(tmp_path):
+    with json_server(lambda host, path, body: {"error": "RBAC: access denied"}, status=403) as address:
+        out = cli("--url", f"http://{address}/v1/models/model:predict", env=without_token(dict(os.environ)))
+    assert out.returncode == 2
+    assert "the gateway refused the call (403): " in out.stderr and "no token was sent" in out.stderr
+
+
+def openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+
+def make_ca(directory: Path, name: str) -> tuple[Path, Path]:
+    key, cert = directory / f"{name}.key", directory / f"{name}.crt"
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={name}",
+            "-keyout", str(key), "-out", str(cert))
+    return key, cert
+
+
+@pytest.fixture(scope="session")
+def gateway_certs(tmp_path_factory) -> dict[str, Path]:
+    """A CA (as the stack's self-signed issuer makes), the gateway's certificate it signs for the
+    model's host, and another CA that signed nothing here."""
+    directory = tmp_path_factory.mktemp("certs")
+    ca_key, ca = make_ca(directory, "stack-ca")
+    _, other_ca = make_ca(directory, "other-ca")
+    key, csr, cert = directory / "gateway.key", directory / "gateway.csr", directory / "gateway.crt"
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={MODEL_HOST}", "-keyout", str(key),
+            "-out", str(csr))
+    (directory / "san.ext").write_text(f"subjectAltName=DNS:{MODEL_HOST}\n")
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+            "-days", "1", "-extfile", str(directory / "san.ext"), "-out", str(cert))
+    return {"ca": ca, "other_ca": other_ca, "cert": cert, "key": key}
+
+
+@pytest.fixture
+def tls_gateway(gateway_certs):
+    """A TLS gateway with the model host's certificate; records each request's headers and SNI."""
+    headers: list[dict] = []
+    names: list[str | None] = []
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(gateway_certs["cert"], gateway_certs["key"])
+    tls.sni_callback = lambda sock, name, context: names.append(name)
+    with json_server(lambda host, path, body: {"predictions": [1, 0, 2]}, tls=tls, headers=headers) as address:
+        yield address, headers, names
+
+
+def test_https_is_checked_against_the_model_host_with_the_ca_given(gateway_certs, tls_gateway):
+    address, headers, names = tls_gateway
+    out = cli("--url", f"https://{address}/v1/models/model:predict", "--host", MODEL_HOST,
+              "--cacert", str(gateway_certs["ca"]), "--expect", "1,0,2")
+    assert out.returncode == 0, out.stderr
+    assert names == [MODEL_HOST] and headers[0]["Host"] == MODEL_HOST
+
+
+def test_https_refuses_a_certificate_of_another_ca(gateway_certs, tls_gateway):
+    address, headers, _ = tls_gateway
+    out = cli("--url", f"https://{address}/v1/models/model:predict", "--host", MODEL_HOST,
+              "--cacert", str(gateway_certs["other_ca"]))
+    assert out.returncode == 2 and not headers
+    assert "the gateway's certificate for model-default.example.com is not trusted" in out.stderr
+    assert "--cacert" in out.stderr
+
+
+def test_https_through_a_port_forward_to_443_with_the_stacks_ca_and_token(tmp_path, gateway_certs):
+    """No gateway address: kubectl reads the CA from `ca_secret` and forwards to the Service's 443;
+    TLS goes to 127.0.0.1 with the model's host as SNI and Host, with a minted token."""
+    outputs = {**STANDARD, "predict_url": f"https://{MODEL_HOST}/v1/models/model:predict", "host": MODEL_HOST,
+               "auth": {"type": "kubernetes", "issuer": "https://kubernetes.default.svc.cluster.local",
+                        "audiences": ["kserve-stack"]},
+               "token_command": python_command("print('minted-token')"),
+               "ca_secret": "kserve/kserve-ingress-gateway-certs"}
+    env = without_token(fake_cluster(tmp_path, outputs, {"kubernetes:context": {"value": "kind-kserve"}},
+                                     FAKE_CA=str(gateway_certs["ca"]), FAKE_GATEWAY_CERT=str(gateway_certs["cert"]),
+                                     FAKE_GATEWAY_KEY=str(gateway_certs["key"])))
+    out = cli("--stack", "standard", "--expect", "1,0,2", env=env)
+    assert out.returncode == 0, out.stderr
+    get = json.loads((tmp_path / "log" / "get.json").read_text())
+    assert get == ["--context", "kind-kserve", "-n", "kserve", "get", "secret", "kserve-ingress-gateway-certs",
+                   "-o", r"jsonpath={.data.ca\.crt}"]
+    run = kubectl_run(tmp_path)
+    assert run["args"][-2:] == ["svc/kserve-ingress-gateway-istio", ":443"]
+    log = tmp_path / "log"
+    assert (log / "sni").read_text().splitlines() == (log / "hosts").read_text().splitlines() == [MODEL_HOST]
+    assert (log / "authorization").read_text().splitlines() == ["Bearer minted-token"]
+    assert_stopped(run["pid"])
+
+
+def test_https_port_forward_refuses_a_gateway_the_stacks_ca_did_not_sign(tmp_path, gateway_certs):
+    outputs = {**STANDARD, "predict_url": f"https://{MODEL_HOST}/v1/models/model:predict", "host": MODEL_HOST,
+               "ca_secret": "kserve/kserve-ingress-gateway-certs"}
+    env = without_token(fake_cluster(tmp_path, outputs, {}, FAKE_CA=str(gateway_certs["other_ca"]),
+                                     FAKE_GATEWAY_CERT=str(gateway_certs["cert"]),
+                                     FAKE_GATEWAY_KEY=str(gateway_certs["key"])))
+    out = cli("--stack", "standard", env=env)
+    assert out.returncode == 2 and "is not trusted" in out.stderr
+    assert not (tmp_path / "log" / "hosts").exists()
     assert_stopped(kubectl_run(tmp_path)["pid"])

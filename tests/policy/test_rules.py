@@ -129,3 +129,125 @@ def test_no_kserve_config_means_no_mode_to_compare():
 def test_legacy_mode_on_an_old_release(run_stack):
     run = run_stack("standard", versions={"kserve": "v0.15.2"})
     assert rules.mode_annotation_problems(run.one("InferenceService").inputs, "RawDeployment") == []
+
+
+AUTHZ = "kubernetes:security.istio.io/v1:AuthorizationPolicy"
+
+
+def stack_objects(run) -> list[tuple[str, str, dict]]:
+    """(type, urn, inputs) of every Kubernetes object the program registers, as the pack sees them."""
+    return [(r.type, r.urn, copy.deepcopy(r.inputs)) for r in run.regs.values()
+            if r.custom and r.type.startswith("kubernetes:")]
+
+
+def caller_policy(objects) -> dict:
+    [props] = [p for t, _, p in objects if t == AUTHZ and rules.POLICY_ANNOTATION in
+               ((p.get("metadata") or {}).get("annotations") or {})]
+    return props
+
+
+@pytest.mark.parametrize("stack", ["standard", "serverless"])
+def test_models_behind_auth_pass_as_the_program_makes_them(run_stack, stack):
+    objects = stack_objects(run_stack(stack))
+    assert rules.models_behind_auth(objects) == []
+    assert caller_policy(objects)["metadata"]["annotations"][rules.POLICY_ANNOTATION] == "default/model"
+
+
+def test_a_model_without_its_policy_is_refused(run_stack):
+    run = run_stack("standard")
+    objects = [o for o in stack_objects(run) if o[0] != AUTHZ]
+    isvc = run.one("InferenceService")
+    assert rules.models_behind_auth(objects) == [(isvc.urn, (
+        f"InferenceService default/model has no ALLOW AuthorizationPolicy annotated {rules.POLICY_ANNOTATION}: "
+        "default/model: nothing limits who calls it"))]
+    objects = stack_objects(run)
+    policy = caller_policy(objects)
+    policy["metadata"]["annotations"][rules.POLICY_ANNOTATION] = "default/other"
+    assert [p for _, p in rules.models_behind_auth(objects)] == [
+        f"InferenceService default/model has no ALLOW AuthorizationPolicy annotated {rules.POLICY_ANNOTATION}: "
+        "default/model: nothing limits who calls it"]
+    policy["metadata"]["annotations"][rules.POLICY_ANNOTATION] = "default/model"
+    policy["spec"]["action"] = "DENY"
+    assert len(rules.models_behind_auth(objects)) == 1, "a DENY policy lets nobody in: it is not the model's"
+
+
+def test_a_policy_that_admits_callers_without_a_token_is_refused(run_stack):
+    objects = stack_objects(run_stack("standard"))
+    policy = caller_policy(objects)
+    urn = next(u for t, u, p in objects if p is policy)
+    name = "AuthorizationPolicy kserve/kserve-stack.default.model for InferenceService default/model"
+    del policy["spec"]["rules"][1]["from"][0]["source"]["requestPrincipals"]
+    assert rules.models_behind_auth(objects) == [(urn, (
+        f"{name}: rules[1].from[0].source has no requestPrincipals: it admits callers without a token"))]
+    del policy["spec"]["rules"][1]["from"]
+    assert [p for _, p in rules.models_behind_auth(objects)] == [
+        f"{name}: rules[1] has no from: it admits callers without a token"]
+    policy["spec"]["rules"][1] = {"from": [{"source": {"namespaces": ["default"]}}]}
+    assert [p for _, p in rules.models_behind_auth(objects)] == [
+        f"{name}: rules[1].from[0].source has no requestPrincipals: it admits callers without a token",
+        f"{name}: rules[1] names no hosts (to[].operation.hosts): it reaches every model behind the gateway"]
+
+
+def test_a_policy_without_hosts_is_refused(run_stack):
+    objects = stack_objects(run_stack("serverless"))
+    policy = caller_policy(objects)
+    del policy["spec"]["rules"][0]["to"][0]["operation"]["hosts"]
+    assert [p for _, p in rules.models_behind_auth(objects)] == [
+        "AuthorizationPolicy istio-system/kserve-stack.default.model for InferenceService default/model: "
+        "rules[0] names no hosts (to[].operation.hosts): it reaches every model behind the gateway"]
+
+
+def test_an_open_model_only_where_the_pack_config_allows_it(run_stack):
+    run = run_stack("standard", auth={"type": "none"})
+    objects = stack_objects(run)
+    assert not [t for t, _, _ in objects if t == AUTHZ]
+    isvc = run.one("InferenceService")
+    assert isvc.inputs["metadata"]["annotations"][rules.AUTH_ANNOTATION] == "none"
+    [(urn, problem)] = rules.models_behind_auth(objects)
+    assert urn == isvc.urn and problem.startswith(
+        f"InferenceService default/model is open ({rules.AUTH_ANNOTATION}: none)")
+    assert f'"{rules.ALLOW_OPEN_MODELS}": true' in problem
+    assert rules.models_behind_auth(objects, allow_open_models=True) == []
+
+
+def test_the_pack_registers_models_behind_auth_with_its_config(run_stack, monkeypatch):
+    """policy/__main__.py run against a stand-in for pulumi_policy (the pack's own dependency,
+    not the project's): the rule is registered, mandatory, and reads `allowOpenModels`."""
+    import sys
+    import types
+
+    captured = {}
+    fake = types.ModuleType("pulumi_policy")
+
+    class Policy:
+        def __init__(self, name, description, validate, enforcement_level=None, config_schema=None):
+            self.name, self.validate, self.enforcement_level, self.config_schema = (
+                name, validate, enforcement_level, config_schema)
+
+    class PolicyConfigSchema:
+        def __init__(self, properties, required=None):
+            self.properties = properties
+
+    fake.EnforcementLevel = types.SimpleNamespace(MANDATORY="mandatory")
+    fake.PolicyConfigSchema = PolicyConfigSchema
+    fake.ResourceValidationPolicy = fake.StackValidationPolicy = Policy
+    fake.PolicyPack = lambda **kw: captured.update(kw)
+    monkeypatch.setitem(sys.modules, "pulumi_policy", fake)
+    monkeypatch.setitem(sys.modules, "rules", rules)
+    main = importlib.util.spec_from_file_location("policy_main", PROJECT_DIR / "policy" / "__main__.py")
+    main.loader.exec_module(importlib.util.module_from_spec(main))
+    [policy] = [p for p in captured["policies"] if p.name == "models-behind-auth"]
+    assert policy.enforcement_level == "mandatory"
+    assert policy.config_schema.properties[rules.ALLOW_OPEN_MODELS]["type"] == "boolean"
+
+    run = run_stack("standard", auth={"type": "none"})
+    resources = [types.SimpleNamespace(resource_type=t, urn=u, props=p) for t, u, p in stack_objects(run)]
+
+    def violations(config):
+        found = []
+        args = types.SimpleNamespace(resources=resources, get_config=lambda: config)
+        policy.validate(args, lambda message, urn=None: found.append(urn))
+        return found
+
+    assert violations({}) == [run.one("InferenceService").urn]
+    assert violations({rules.ALLOW_OPEN_MODELS: True}) == []

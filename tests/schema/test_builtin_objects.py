@@ -34,7 +34,8 @@ def test_builtin_objects_match_the_oldest_supported_kubernetes(variant, i):
 def test_every_builtin_kind_is_covered(all_objects):
     assert {o["kind"] for o in builtins(all_objects)} == {
         "Namespace", "PersistentVolume", "PersistentVolumeClaim", "ConfigMap", "Job", "IngressClass", "Service",
-        "CustomResourceDefinition", "PodDisruptionBudget", "Secret", "ServiceAccount",
+        "CustomResourceDefinition", "PodDisruptionBudget", "Secret", "ServiceAccount", "NetworkPolicy",
+        "ClusterRoleBinding",
     }
 
 
@@ -57,6 +58,9 @@ def _container(o: dict) -> dict:
     ("IngressClass", lambda o: o["spec"].update(controler=o["spec"].pop("controller"))),
     ("CustomResourceDefinition", lambda o: o["spec"].update(version=o["spec"].pop("versions"))),
     ("PodDisruptionBudget", lambda o: o["spec"].update(minAvailible=o["spec"].pop("minAvailable"))),
+    ("NetworkPolicy", lambda o: o["spec"].update(ingres=o["spec"].pop("ingress"))),
+    ("NetworkPolicy", lambda o: o["spec"]["ingress"][0]["from"][0].update(namespaceSelector="kserve")),
+    ("ClusterRoleBinding", lambda o: o.update(roleref=o.pop("roleRef"))),
 ])
 def test_a_misspelled_misplaced_or_mistyped_field_fails(first, kind, change):
     obj = first(kind)
@@ -81,3 +85,13 @@ def test_restart_policy_moved_into_the_container_passes_the_schema(first):
     job = first("Job")
     _container(job)["restartPolicy"] = job["spec"]["template"]["spec"].pop("restartPolicy")
     assert validate(job) == KUBERNETES
+
+
+def test_the_smoke_tests_projected_token_is_checked_too(all_objects):
+    [job, *_] = [o for o in all_objects if o["kind"] == "Job" and "-smoke-test-" in o["metadata"]["name"]
+                 and o["spec"]["template"]["spec"].get("volumes")]
+    assert validate(job) == KUBERNETES
+    token = job["spec"]["template"]["spec"]["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"]
+    token["expirationSecond"] = token.pop("expirationSeconds")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(job)

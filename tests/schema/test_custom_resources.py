@@ -59,6 +59,8 @@ def test_every_custom_kind_the_program_makes_is_covered(all_objects, crd_schemas
         ("cert-manager.io", "v1", "Certificate"),
         ("cert-manager.io", "v1", "ClusterIssuer"),
         ("operator.knative.dev", "v1beta1", "KnativeServing"),
+        ("security.istio.io", "v1", "RequestAuthentication"),
+        ("security.istio.io", "v1", "AuthorizationPolicy"),
     }
     assert kinds <= set(crd_schemas.crds)
 
@@ -96,6 +98,14 @@ def _predictor(o: dict) -> dict:
     ("ClusterIssuer", lambda o: o["spec"].update(selfSinged=o["spec"].pop("selfSigned")), "selfSinged"),
     ("KnativeServing", lambda o: o["spec"].update(ingres=o["spec"].pop("ingress")), "ingres"),
     ("KnativeServing", lambda o: o["spec"]["ingress"]["istio"].update(enabled="yes"), "enabled"),
+    ("RequestAuthentication", lambda o: o["spec"].update(jwt_rules=o["spec"].pop("jwtRules")), "jwt_rules"),
+    ("RequestAuthentication", lambda o: o["spec"]["jwtRules"][0].update(forwardOriginalToken="yes"),
+     "forwardOriginalToken"),
+    ("AuthorizationPolicy", lambda o: o["spec"]["rules"][0]["from"][0].update(
+        principal=o["spec"]["rules"][0]["from"][0].pop("source")), "principal"),
+    ("AuthorizationPolicy", lambda o: o["spec"]["rules"][0]["to"][0]["operation"].update(hosts="a.example.com"),
+     "hosts"),
+    ("AuthorizationPolicy", lambda o: o["spec"].update(action="PERMIT"), "action"),
 ])
 def test_a_misspelled_misplaced_or_mistyped_field_is_rejected(first, crd_schemas, kind, change, field):
     obj = first(kind)

@@ -266,7 +266,7 @@ def test_istio_gateway_chart_versions_that_render(version, renders):
 
 @pytest.mark.parametrize("istio", ["1.27.0", "1.26.3", "1.25.4"])
 def test_serverless_refuses_an_istio_whose_gateway_chart_cannot_render(raw, project_dir, istio):
-    raw.update(mode="serverless", versions={"kserve": "v0.15.2", "istio": istio})
+    raw.update(mode="serverless", versions={"kserve": "v0.15.2", "istio": istio}, auth={"type": "none"})
     with pytest.raises(config.ConfigError) as err:
         config.parse(raw, project_dir)
     [problem] = err.value.problems
@@ -275,7 +275,7 @@ def test_serverless_refuses_an_istio_whose_gateway_chart_cannot_render(raw, proj
 
 
 def test_standard_mode_needs_no_gateway_chart(raw, project_dir):
-    raw["versions"] = {"istio": "1.27.0"}
+    raw.update(versions={"istio": "1.27.0"}, auth={"type": "none"})
     assert config.parse(raw, project_dir).versions.istio == "1.27.0"
 
 
